@@ -196,6 +196,10 @@ class RevisionedStore:
             self._state = "closed"
         await self._log.close()
 
+    def end_watches(self) -> None:
+        """End every watch now (their queued events are still delivered); used at shutdown."""
+        self._hub.end_all()
+
     # --- properties ---
 
     @property
