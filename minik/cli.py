@@ -129,6 +129,7 @@ def server(ctx: click.Context, config: Path | None, **flags) -> None:
         )
     except ConfigError as exc:
         fail(str(exc))
+    from .api.errors import APIError
     from .server import run
     from .storage import StorageError
 
@@ -136,10 +137,55 @@ def server(ctx: click.Context, config: Path | None, **flags) -> None:
         sys.exit(asyncio.run(run(settings)))
     except StorageError as exc:
         fail(str(exc))
+    except APIError as exc:
+        fail(f"cannot start: {exc.message}")
     except OSError as exc:
         fail(f"cannot start: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@main.command("sim-nodes")
+@click.option("--kubeconfig", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Kubeconfig of the server (default: the one `minik server` writes).")
+@click.option("--count", type=int, default=3, show_default=True, help="Number of simulated nodes.")
+@click.option("--name-prefix", default="sim-node-", show_default=True)
+@click.option("--cpu", default="8", show_default=True, help="CPU capacity of each node.")
+@click.option("--memory", default="32Gi", show_default=True, help="Memory capacity of each node.")
+@click.option("--pods", type=int, default=110, show_default=True, help="Pod capacity of each node.")
+@click.option("--ready-delay", type=float, default=0.5, show_default=True,
+              help="Seconds before a bound pod is reported Running and Ready.")
+def sim_nodes(kubeconfig: Path | None, count: int, name_prefix: str, cpu: str, memory: str, pods: int,
+              ready_delay: float) -> None:
+    """Register simulated nodes (no containers run) with a running server, until interrupted."""
+    from .client.http import HttpClient, KubeconfigError
+    from .kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+
+    setup_logging("info")
+    config = SimulatedNodesConfig(count=count, name_prefix=name_prefix, cpu=cpu, memory=memory, pods=pods,
+                                  ready_delay=ready_delay)
+
+    async def run() -> None:
+        try:
+            client = HttpClient.from_kubeconfig(kubeconfig or default_kubeconfig(), field_manager="minik-sim-nodes")
+        except KubeconfigError as exc:
+            fail(str(exc))
+        nodes = SimulatedNodes(client, config)
+        tasks = [asyncio.create_task(nodes.run(), name="simulated-nodes"),
+                 asyncio.create_task(nodes.pods.run(), name="informer:pods")]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await nodes.close()
+            await client.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
 
 
 @main.group()

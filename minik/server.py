@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import time
@@ -60,6 +61,16 @@ def node_ip(preferred: str = "") -> str:
 
 async def start_server(config: ServerConfig) -> RunningServer:
     """Start every component under a supervisor; returns once the API serves and is ready."""
+    started = time.monotonic()
+    supervisor = Supervisor()
+    try:
+        return await _start(config, supervisor, started)
+    except BaseException:
+        await supervisor.stop()  # a half-started server must not keep its store (or the loop) alive
+        raise
+
+
+async def _start(config: ServerConfig, supervisor: Supervisor, started: float) -> RunningServer:
     from .apiserver.app import make_app, serve
     from .apiserver.auth import Authenticator
     from .apiserver.discovery import Discovery
@@ -68,8 +79,6 @@ async def start_server(config: ServerConfig) -> RunningServer:
     from .apiserver.operations import Operations, record_field_ownership
     from .pki import ensure_admin_token, ensure_node_token, ensure_server_pki, write_kubeconfig
 
-    started = time.monotonic()
-    supervisor = Supervisor()
     ready = supervisor.ready("apiserver")
 
     # storage
@@ -83,9 +92,8 @@ async def start_server(config: ServerConfig) -> RunningServer:
 
     # registry and API
     api = config.api
-    registry = Registry(store, field_manager=record_field_ownership)
-    registry.service_cidr = api.service_cidr
-    registry.node_port_range = api.node_port_range
+    registry = Registry(store, field_manager=record_field_ownership, service_cidr=api.service_cidr,
+                        node_port_range=api.node_port_range)
     openapi = OpenAPI(registry.resources())
     address = node_ip(api.advertise_address or config.node.ip)
     discovery = Discovery(registry.table, server_address=f"{address}:{api.port}")
@@ -122,11 +130,65 @@ async def start_server(config: ServerConfig) -> RunningServer:
         await runner.cleanup()
 
     supervisor.on_stop("apiserver", stop_http)
+    start_components(config, supervisor, operations)
     ready.set()
+    notify_systemd("READY=1")
     log.info("minik server is ready at %s (kubeconfig: %s, %.2fs after start)", url, config.write_kubeconfig,
              time.monotonic() - started)
     return RunningServer(supervisor, registry, operations, url, config.write_kubeconfig, admin_token, ready,
                          started)
+
+
+def start_components(config: ServerConfig, supervisor: Supervisor, operations) -> None:
+    """The clients layer and everything above it: controllers, scheduler, simulated nodes."""
+    from .client.clock import Clock
+    from .client.events import EventRecorder
+    from .client.informer import InformerFactory
+    from .client.local import LocalClient
+    from .controllers import CONTROLLERS, load
+    from .controllers.base import ControllerContext
+
+    disabled = set(config.disable)
+    clock = Clock()
+    client = LocalClient(operations, field_manager="kube-controller-manager")
+    informers = InformerFactory(client, clock=clock)
+    recorder = EventRecorder(client, "minik", host=config.node.name or socket.gethostname(), clock=clock)
+    supervisor.spawn("event-recorder", recorder.run())
+    settings = {"cluster_cidr": config.api.cluster_cidr}
+    ctx = ControllerContext(client, informers, recorder, clock, settings)
+    if "controllers" not in disabled:
+        for name in CONTROLLERS:
+            if name not in disabled:
+                supervisor.spawn(f"controller:{name}", load(name)(ctx).run())
+    if "scheduler" not in disabled:
+        from .scheduler.scheduler import Scheduler
+
+        scheduler_ctx = ControllerContext(LocalClient(operations, field_manager="default-scheduler"), informers,
+                                          recorder, clock, settings)
+        supervisor.spawn("scheduler", Scheduler(scheduler_ctx).run())
+    if config.sim_nodes:
+        from .kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+
+        nodes = SimulatedNodes(LocalClient(operations, field_manager="minik-simulated-kubelet"),
+                               SimulatedNodesConfig(count=config.sim_nodes), informers=informers, clock=clock)
+        supervisor.spawn("simulated-nodes", nodes.run())
+        supervisor.on_stop("simulated-nodes", nodes.close)
+    informers.start(lambda name, coro: supervisor.spawn(name, coro))
+
+
+def notify_systemd(message: str) -> None:
+    """sd_notify: tell systemd (Type=notify) that the server is ready; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(address)
+            sock.sendall(message.encode())
+        except OSError as exc:
+            log.warning("cannot notify systemd: %s", exc)
 
 
 def _sync_openapi(openapi, registry: Registry, info, added: bool) -> None:
@@ -144,13 +206,15 @@ async def bootstrap(registry: Registry, address: str, port: int) -> None:
     for name in SYSTEM_NAMESPACES:
         await _ensure(namespaces.create("", {"metadata": {"name": name}}, ctx))
     services = registry.store("", "v1", "services")
-    await _ensure(services.create("default", {
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"type": "ClusterIP", "clusterIP": _first_service_ip(registry.service_cidr),
-                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
-                 "sessionAffinity": "None"},
-    }, ctx))
+    existing = await registry.storage.get(services.key("default", "kubernetes"))
+    if existing is None:
+        await _ensure(services.create("default", {
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": _first_service_ip(registry.service_cidr),
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                     "sessionAffinity": "None"},
+        }, ctx))
     endpoints = {
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -180,14 +244,19 @@ async def _ensure(creation) -> None:
 
 async def run(config: ServerConfig) -> int:
     """`minik server`: start, serve until SIGTERM/SIGINT or a component fails; the exit status."""
-    server = await start_server(config)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, server.supervisor.request_stop)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before starting: a SIGTERM may come at any moment
+        loop.add_signal_handler(signum, stop.set)
     try:
-        await server.supervisor.wait()
-    finally:
+        server = await start_server(config)
+        stopping = asyncio.create_task(stop.wait(), name="signal")
+        failing = asyncio.create_task(server.supervisor.wait(), name="supervisor")
+        await asyncio.wait([stopping, failing], return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, failing):
+            task.cancel()
         await server.supervisor.stop(timeout=10.0)
+    finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     if server.supervisor.failure is not None:
@@ -196,4 +265,3 @@ async def run(config: ServerConfig) -> int:
         return 1
     log.info("minik server stopped")
     return 0
-

@@ -9,6 +9,7 @@ resources come or go.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import orjson
@@ -157,13 +158,9 @@ class Discovery:
             entry["subresources"] = subresources
         return entry
 
-    def etag(self, key: str, data: bytes) -> str:
-        return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 def storage_version_hash(info: ResourceInfo) -> str:
     """Like Kubernetes: a short hash of group/version/kind of the storage version."""
     digest = hashlib.sha256(f"{info.group}/{info.version}/{info.kind}".encode()).digest()
-    import base64
-
     return base64.b64encode(digest[:8]).decode()

@@ -194,6 +194,12 @@ class Handlers:
         sub = target.subresource
         if sub in NODE_AGENT_SUBRESOURCES:
             return await self.node_agent(request, store, target)
+        if method == "GET" and not sub and (watch_path or request.query.get("watch") in ("true", "1")):
+            # Watching one object by its path: a watch with fieldSelector metadata.name=<name>.
+            options = list_options(request)
+            selector = f"metadata.name={target.name}"
+            options.field_selector = f"{options.field_selector},{selector}" if options.field_selector else selector
+            return await self.watch(request, store, target, options)
         if method == "GET":
             return await self.get(request, store, target)
         if method == "PUT":

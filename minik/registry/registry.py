@@ -3,8 +3,8 @@
 Part of the registry layer (storage → **registry** → API). Built-in resources come from the resource table
 and their strategies in `minik.registry.kinds`; custom resources are added and removed as their
 CustomResourceDefinitions are written. Admission plugins run inside every write, in order, in the same
-pipeline for HTTP and in-process clients (namespace lifecycle here; quota, limit ranges and defaults are
-added by the server's wiring).
+pipeline for HTTP and in-process clients (namespace lifecycle here; limit ranges, service accounts,
+default tolerations and quota in `minik.registry.admission`).
 """
 
 from __future__ import annotations
@@ -46,16 +46,23 @@ class AdmissionPlugin(Protocol):
 
 class Registry:
     def __init__(self, storage: Storage, table: ResourceTable | None = None, *,
-                 field_manager: "FieldManager | None" = None):
+                 field_manager: "FieldManager | None" = None, service_cidr: str = "10.43.0.0/16",
+                 node_port_range: tuple[int, int] = (30000, 32767)):
         from .kinds import strategy_for
 
         self.storage = storage
+        self.service_cidr = service_cidr  # read by the Service strategy's allocators
+        self.node_port_range = node_port_range
         self.table = table or ResourceTable.builtin()
         # Server-side field ownership (metadata.managedFields) is the API layer's business; the wiring
         # passes it in so every write, HTTP or in-process, records ownership the same way.
         self.field_manager = field_manager
         self._stores: dict[tuple[str, str, str], GenericStore] = {}
-        self.admission: list[AdmissionPlugin] = [NamespaceLifecycle()]
+        # kube-apiserver's default admission chain, in its order (ResourceQuota last: it counts what the
+        # others let in).
+        from .admission import default_plugins
+
+        self.admission: list[AdmissionPlugin] = [NamespaceLifecycle(), *default_plugins()]
         self.listeners: list = []  # called with (info, added: bool) when custom resources come and go
         for info in self.table.all():
             self._stores[(info.group, info.version, info.plural)] = GenericStore(
@@ -158,8 +165,9 @@ class NamespaceLifecycle:
             raise errors.not_found(NAMESPACES, namespace)
         ns = decode(kv.value)
         if (ns.get("metadata") or {}).get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
-            raise errors.forbidden(
-                f'{info.plural} "{obj["metadata"].get("name", "")}" is forbidden: unable to create new content in '
-                f"namespace {namespace} because it is being terminated",
-                info, obj["metadata"].get("name", ""),
-            )
+            message = (f"unable to create new content in namespace {namespace} because it is being terminated")
+            error = errors.forbidden(f'{info.plural} "{obj["metadata"].get("name", "")}" is forbidden: {message}',
+                                     info, obj["metadata"].get("name", ""))
+            error.details["causes"] = [{"reason": "NamespaceTerminating", "message": message,
+                                        "field": "metadata.namespace"}]
+            raise error

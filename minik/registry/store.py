@@ -124,6 +124,10 @@ class GenericStore:
         self.registry = registry
         # key → (mod_revision, labels, fields): what selectors need, decoded once per object version
         self._attrs: dict[str, tuple[int, dict, dict]] = {}
+        # Custom resources served in several versions are stored in one (conversion "None" rewrites only
+        # apiVersion, as apiextensions-apiserver does); None when this resource is the stored version.
+        stored = getattr(strategy, "storage_api_version", info.api_version)
+        self._stored_api_version = stored if stored != info.api_version else None
 
     # --- keys and decoding ---
 
@@ -138,9 +142,19 @@ class GenericStore:
 
         def encode(revision: int) -> bytes:
             obj["metadata"]["resourceVersion"] = str(revision)
+            if self._stored_api_version:
+                return orjson.dumps({**obj, "apiVersion": self._stored_api_version})
             return orjson.dumps(obj)
 
         return encode
+
+    def out(self, raw: bytes) -> bytes:
+        """Stored bytes as this resource's version serves them."""
+        if self._stored_api_version is None:
+            return raw
+        obj = decode(raw)
+        obj["apiVersion"] = self.info.api_version
+        return orjson.dumps(obj)
 
     # --- reads ---
 
@@ -148,10 +162,18 @@ class GenericStore:
         kv = await self.storage.get(self.key(namespace, name))
         if kv is None:
             raise errors.not_found(self.info, name)
+        if self._stored_api_version is not None:
+            return KeyValue(kv.key, self.out(kv.value), kv.create_revision, kv.mod_revision)
         return kv
 
     async def get_object(self, namespace: str, name: str) -> dict:
         return decode((await self.get(namespace, name)).value)
+
+    def _decode(self, kv: KeyValue) -> dict:
+        obj = decode(kv.value)
+        if self._stored_api_version is not None:
+            obj["apiVersion"] = self.info.api_version
+        return obj
 
     def _selectors(self, options: ListOptions) -> tuple[LabelSelector | None, FieldSelector | None]:
         try:
@@ -198,14 +220,14 @@ class GenericStore:
         if name is not None and not start_after and not revision and (namespace or not self.info.namespaced):
             # A point lookup (kubectl wait and delete list by metadata.name): no scan.
             kv = await self.storage.get(self.key(namespace, name))
-            items = [kv.value] if kv is not None and self._matches(kv, labels, fields) else []
+            items = [self.out(kv.value)] if kv is not None and self._matches(kv, labels, fields) else []
             return Page(items, self.storage.current_revision)
 
         try:
             if labels is None and fields is None:
                 result = await self.storage.list(prefix, revision=revision, limit=limit, start_after=start_after)
                 token = self._continue(result.revision, prefix, result.items[-1].key) if result.more else ""
-                return Page([kv.value for kv in result.items], result.revision, token,
+                return Page([self.out(kv.value) for kv in result.items], result.revision, token,
                             result.remaining if result.more else None)
             result = await self.storage.list(prefix, revision=revision, start_after=start_after)
         except CompactedError:
@@ -215,7 +237,7 @@ class GenericStore:
         items, token = [], ""
         for index, kv in enumerate(result.items):
             if self._matches(kv, labels, fields):
-                items.append(kv.value)
+                items.append(self.out(kv.value))
                 if limit and len(items) == limit:
                     if index + 1 < len(result.items):
                         token = self._continue(result.revision, prefix, kv.key)
@@ -257,7 +279,7 @@ class GenericStore:
         if send_initial_events or (send_initial_events is None and rv == 0):
             page = await self.storage.list(prefix)
             rv = page.revision
-            initial = [WatchEvent("ADDED", kv.value, kv.mod_revision) for kv in page.items
+            initial = [WatchEvent("ADDED", self.out(kv.value), kv.mod_revision) for kv in page.items
                        if self._matches(kv, labels, fields)]
         try:
             watch = self.storage.watch(prefix, rv)
@@ -354,7 +376,7 @@ class GenericStore:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
         meta["name"] = name
         self._check_namespace(meta, namespace)
-        kv = await self.storage.get(self.key(namespace, name))
+        kv = await self.storage.get_latest(self.key(namespace, name))
         if kv is None:
             if self.strategy.allow_create_on_update and not subresource:
                 meta.pop("resourceVersion", None)
@@ -374,7 +396,7 @@ class GenericStore:
     ) -> dict:
         """Read, mutate, write; retried on conflicts unless the mutation pinned a resourceVersion (PATCH)."""
         for attempt in range(GUARANTEED_UPDATE_RETRIES):
-            kv = await self.storage.get(self.key(namespace, name))
+            kv = await self.storage.get_latest(self.key(namespace, name))
             if kv is None:
                 if create is None:
                     raise errors.not_found(self.info, name)
@@ -387,7 +409,7 @@ class GenericStore:
                     if exc.reason == "AlreadyExists" and attempt + 1 < GUARANTEED_UPDATE_RETRIES:
                         continue
                     raise
-            current = decode(kv.value)
+            current = self._decode(kv)
             new = mutate(current)
             if isinstance(new, Awaitable):
                 new = await new
@@ -403,7 +425,7 @@ class GenericStore:
 
     async def _update_from(self, kv: KeyValue, obj: dict, ctx: Context, *, subresource: str) -> dict:
         info, strategy = self.info, self.strategy
-        old = decode(kv.value)
+        old = self._decode(kv)
         self._check_type(obj)
         meta, old_meta = metadata(obj), old["metadata"]
         rv = meta.get("resourceVersion")
@@ -470,8 +492,10 @@ class GenericStore:
                      ctx: Context = Context()) -> tuple[dict, bool]:
         """Returns (object, deleted now). Not deleted now: it waits for finalizers or a graceful period."""
         for _ in range(GUARANTEED_UPDATE_RETRIES):
-            kv = await self.get(namespace, name)
-            obj = decode(kv.value)
+            kv = await self.storage.get_latest(self.key(namespace, name))
+            if kv is None:
+                raise errors.not_found(self.info, name)
+            obj = self._decode(kv)
             meta = obj["metadata"]
             if options.precondition_uid and options.precondition_uid != meta.get("uid"):
                 raise errors.conflict(
@@ -649,16 +673,17 @@ class ObjectWatch:
         if event.type == "DELETED":
             if filtered and not self._match(event.kv):
                 return None
-            return WatchEvent("DELETED", deleted_value(event), event.revision)
+            return WatchEvent("DELETED", self._store.out(deleted_value(event)), event.revision)
+        out = self._store.out
         if not filtered:
-            return WatchEvent(event.type, event.kv.value, event.revision)
+            return WatchEvent(event.type, out(event.kv.value), event.revision)
         now_matches = self._match(event.kv)
         before = event.prev_kv is not None and self._store._matches(event.prev_kv, self._labels, self._fields,
                                                                     cache=False)
         if now_matches:
-            return WatchEvent("MODIFIED" if before else "ADDED", event.kv.value, event.revision)
+            return WatchEvent("MODIFIED" if before else "ADDED", out(event.kv.value), event.revision)
         if before:
-            return WatchEvent("DELETED", event.kv.value, event.revision)
+            return WatchEvent("DELETED", out(event.kv.value), event.revision)
         return None
 
     def _match(self, kv: KeyValue) -> bool:

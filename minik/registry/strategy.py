@@ -77,7 +77,11 @@ class Strategy:
         self.prepare_for_status_update(obj, old)
 
     def prepare_for_status_update(self, obj: dict, old: dict) -> None:
-        """Writes to /status change status only: everything else comes from the stored object."""
+        """Writes to /status change status (and annotations): everything else comes from the stored object.
+
+        Kubernetes' status strategies reset spec and most metadata but let annotations through (the
+        deployment controller records its revision annotation with its status).
+        """
         status = obj.get("status")
         new_meta = obj.get("metadata") or {}
         obj.clear()
@@ -86,6 +90,11 @@ class Strategy:
             obj.pop("status", None)
         else:
             obj["status"] = status
+        if "annotations" in new_meta:
+            if new_meta["annotations"]:
+                obj["metadata"]["annotations"] = new_meta["annotations"]
+            else:
+                obj["metadata"].pop("annotations", None)
         # metadata.resourceVersion still carries the client's precondition
         if "resourceVersion" in new_meta:
             obj["metadata"]["resourceVersion"] = new_meta["resourceVersion"]

@@ -123,6 +123,9 @@ class Storage(Protocol):
 
     async def get(self, key: str) -> KeyValue | None: ...
 
+    async def get_latest(self, key: str) -> KeyValue | None:
+        """Like get, but including writes accepted and not yet durable (for read-modify-write only)."""
+
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = "") -> ListResult:
         """Keys under `prefix` in key order, at `revision` (0 = current), after `start_after`."""
 

@@ -284,10 +284,14 @@ class RevisionedStore:
         self._check_readable()
         return self._items.get(key)
 
-    def get_now(self, key: str) -> KeyValue | None:
-        """`get` without a coroutine, for hot paths inside the process."""
+    async def get_latest(self, key: str) -> KeyValue | None:
+        """The newest value including writes accepted but not yet durable: the base of read-modify-write.
+
+        A write built on it is sequenced after the pending one and acknowledged only once durable, which
+        implies the pending one is durable too; readers (get/list/watch) never see pending state.
+        """
         self._check_readable()
-        return self._items.get(key)
+        return self._latest(key)
 
     async def count(self, prefix: str) -> int:
         self._check_readable()

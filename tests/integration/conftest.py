@@ -14,6 +14,7 @@ def server_config(tmp_path, **storage) -> ServerConfig:
         data_dir=tmp_path / "data",
         write_kubeconfig=tmp_path / "kubeconfig.yaml",
         disable_agent=True,
+        disable=("controllers", "scheduler"),  # API tests see only what they write
         storage=StorageConfig(**storage),
         api=APIConfig(bind_address="127.0.0.1", port=free_port(), advertise_address="127.0.0.1",
                       bookmark_interval=0.5),

@@ -452,3 +452,32 @@ async def test_strict_field_validation(api):
     assert status == 400 and 'unknown field "spec.template.spec.containers[0].imagee"' in reply["message"]
     status, reply = await api.post(DEPLOYMENTS + "?fieldValidation=Ignore", bad)
     assert status == 201 and "imagee" not in reply["spec"]["template"]["spec"]["containers"][0]
+
+
+async def test_custom_resource_served_in_two_versions(api):
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema},
+                              {"name": "v1beta1", "served": True, "storage": False, "schema": schema}]},
+    }
+    assert (await api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd))[0] == 201
+    status, g = await api.post("/apis/example.com/v1beta1/gadgets",
+                               {"apiVersion": "example.com/v1beta1", "kind": "Gadget", "metadata": {"name": "g"}})
+    assert status == 201 and g["apiVersion"] == "example.com/v1beta1"
+    _, via_v1 = await api.get("/apis/example.com/v1/gadgets/g")
+    _, via_beta = await api.get("/apis/example.com/v1beta1/gadgets")
+    assert via_v1["apiVersion"] == "example.com/v1"
+    assert via_beta["items"][0]["apiVersion"] == "example.com/v1beta1"
+    status, patched = await api.patch("/apis/example.com/v1beta1/gadgets/g", {"spec": {"x": 1}},
+                                      "application/merge-patch+json")
+    assert status == 200 and patched["apiVersion"] == "example.com/v1beta1" and patched["spec"] == {"x": 1}
+
+
+async def test_watch_one_object_by_its_path(api):
+    await api.post(CM, {"metadata": {"name": "one"}})
+    await api.post(CM, {"metadata": {"name": "other"}})
+    events = [e async for e in api.watch(f"{CM}/one?watch=true&timeoutSeconds=1")]
+    assert [e["object"]["metadata"]["name"] for e in events] == ["one"]

@@ -55,6 +55,22 @@ def default_probe(probe: dict) -> None:
         http.setdefault("scheme", "HTTP")
 
 
+def default_requests_to_limits(spec: dict) -> None:
+    """SetDefaults_Pod: a container that states limits but not requests requests its limits (per resource).
+
+    Pods only: Kubernetes deliberately does not do this for pod templates.
+    """
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key) or []:
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+                requests = resources.get("requests")
+                if not isinstance(requests, dict):
+                    requests = resources["requests"] = {}
+                for name, amount in resources["limits"].items():
+                    requests.setdefault(name, amount)
+
+
 def default_pod_spec(spec: dict) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -269,6 +285,7 @@ class PodStrategy(Strategy):
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
             default_pod_spec(spec)
+            default_requests_to_limits(spec)
             spec.setdefault("enableServiceLinks", True)
             spec.setdefault("priority", 0)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec) if isinstance(spec, dict) else "BestEffort"}

@@ -29,15 +29,15 @@ class ServiceStrategy(Strategy):
         self._reserved_ports: dict[int, float] = {}
         self._rng = random.Random()
 
-    # --- configuration (set by the server's wiring through the registry) ---
+    # --- configuration (the server's settings, held by the registry) ---
 
     @property
     def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.ip_network(getattr(self.registry, "service_cidr", "10.43.0.0/16"))
+        return ipaddress.ip_network(self.registry.service_cidr)
 
     @property
     def node_port_range(self) -> tuple[int, int]:
-        return getattr(self.registry, "node_port_range", (30000, 32767))
+        return self.registry.node_port_range
 
     def validate_name(self, name: str) -> list[str]:
         return v.dns1035_label(name)

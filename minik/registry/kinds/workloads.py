@@ -142,7 +142,25 @@ class ReplicaSetStrategy(WorkloadStrategy):
         spec.setdefault("replicas", 1)
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
 class DaemonSetStrategy(WorkloadStrategy):
+    """Also keeps `deprecated.daemonset.template.generation`, the generation of the last template change
+    (the DaemonSet controller labels pods `pod-template-generation` with it)."""
+
+    def prepare_for_create(self, obj: dict) -> None:
+        super().prepare_for_create(obj)
+        obj["metadata"].setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
+
+    def prepare_for_update(self, obj: dict, old: dict) -> None:
+        super().prepare_for_update(obj, old)
+        template_changed = get_path(obj, "spec.template") != get_path(old, "spec.template")
+        previous = (old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION)
+        generation = old["metadata"].get("generation", 1) + 1 if template_changed else previous
+        if generation is not None:
+            obj["metadata"].setdefault("annotations", {})[TEMPLATE_GENERATION] = str(generation)
+
     def defaults(self, spec: dict) -> None:
         strategy = spec.setdefault("updateStrategy", {})
         if isinstance(strategy, dict):
