@@ -98,6 +98,8 @@ def apply_config_file(ctx: click.Context, path: Path | None) -> None:
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Service network.")
 @click.option("--service-node-port-range", default="30000-32767", show_default=True, help="NodePort range.")
 @click.option("--sim-nodes", type=int, default=0, help="Register this many simulated nodes (no containers run).")
+@click.option("--node-monitor-grace-period", type=float, default=40.0, show_default=True,
+              help="Seconds without a heartbeat before a node is marked NotReady (Unknown).")
 @click.option("--compact-keep-revisions", "keep_revisions", type=int, default=1000, show_default=True,
               help="Revisions the datastore keeps before compacting older ones.")
 @click.option("--access-log", is_flag=True, help="Log one line per API request.")
@@ -126,6 +128,7 @@ def server(ctx: click.Context, config: Path | None, **flags) -> None:
             node=NodeConfig(name=flags["node_name"], labels=tuple(flags["node_label"]),
                             taints=tuple(flags["node_taint"]), ip=flags["node_ip"]),
             sim_nodes=flags["sim_nodes"],
+            node_monitor_grace_period=flags["node_monitor_grace_period"],
         )
     except ConfigError as exc:
         fail(str(exc))

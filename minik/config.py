@@ -77,6 +77,7 @@ class ServerConfig:
     api: APIConfig = APIConfig()
     node: NodeConfig = NodeConfig()
     sim_nodes: int = 0  # simulated nodes to register (kwok-like; labelled as simulated)
+    node_monitor_grace_period: float = 40.0  # a node silent this long is NotReady/Unknown (kube default 40 s)
     log_level: str = "info"
 
     @property

@@ -18,21 +18,20 @@ import base64
 import datetime as dt
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import secrets
 import ssl
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_VALIDITY_DAYS = 3650
 LEAF_VALIDITY_DAYS = 365
@@ -101,167 +100,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    # SEC1 "EC PRIVATE KEY", the form k3s writes
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
-
-
-def _cert_pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _name(common_name: str, organizations: Iterable[str] = ()) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attributes)
-
-
-def _new_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _new_key()
-    now = _now()
-    subject = _name(common_name)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + dt.timedelta(days=CA_VALIDITY_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-@dataclass(frozen=True, slots=True)
-class _LeafSpec:
-    subject: x509.Name
-    usage: x509.ObjectIdentifier  # serverAuth or clientAuth
-    dns_names: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()
-    days: int = LEAF_VALIDITY_DAYS
-
-
-def _issue_leaf(
-    spec: _LeafSpec, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _new_key()
-    now = _now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(spec.subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + dt.timedelta(days=spec.days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([spec.usage]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-    )
-    if spec.dns_names or spec.ips:
-        general_names: list[x509.GeneralName] = [x509.DNSName(name) for name in spec.dns_names]
-        general_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in spec.ips]
-        builder = builder.add_extension(x509.SubjectAlternativeName(general_names), critical=False)
-    return builder.sign(ca_key, hashes.SHA256()), key
-
-
-def _load_first_cert(pem: bytes) -> x509.Certificate | None:
-    try:
-        return x509.load_pem_x509_certificates(pem)[0]
-    except ValueError:
-        return None
-
-
-def _load_key(pem: bytes | None) -> ec.EllipticCurvePrivateKey | None:
-    if pem is None:
-        return None
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
-        return None
-    return key if isinstance(key, ec.EllipticCurvePrivateKey) else None
-
-
-def _public_der(public_key: object) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _key_matches(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
-    return _public_der(cert.public_key()) == _public_der(key.public_key())
-
-
-def _leaf_still_good(
-    cert_pem: bytes | None,
-    key_pem: bytes | None,
-    *,
-    ca_cert: x509.Certificate,
-    spec: _LeafSpec,
-) -> bool:
-    """Reuse a leaf only if it parses, pairs with its key, is signed by `ca_cert`, covers the
-    requested names and addresses, and has more than RENEW_BEFORE left."""
-    cert = _load_first_cert(cert_pem) if cert_pem else None
-    key = _load_key(key_pem)
-    if cert is None or key is None or not _key_matches(cert, key):
-        return False
-    try:
-        cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    if cert.not_valid_after_utc - _now() < RENEW_BEFORE:
-        return False
-    if not spec.dns_names and not spec.ips:
-        return True
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return False
-    have_dns = {name.lower() for name in san.get_values_for_type(x509.DNSName)}
-    have_ips = set(san.get_values_for_type(x509.IPAddress))
-    return {n.lower() for n in spec.dns_names} <= have_dns and {ipaddress.ip_address(i) for i in spec.ips} <= have_ips
-
-
 def _ordered_unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _serving_spec(hostnames: Iterable[str], ips: Iterable[str]) -> _LeafSpec:
+class ServingSpec(NamedTuple):
+    """What the serving certificate must cover (names lower-cased, addresses normalised)."""
+
+    dns_names: tuple[str, ...]
+    ips: tuple[str, ...]
+
+
+def _serving_spec(hostnames: Iterable[str], ips: Iterable[str]) -> ServingSpec:
     names = _ordered_unique(
         name.strip().lower() for name in (*DEFAULT_HOSTNAMES, *hostnames, *KUBERNETES_SERVICE_NAMES) if name.strip()
     )
@@ -269,10 +119,9 @@ def _serving_spec(hostnames: Iterable[str], ips: Iterable[str]) -> _LeafSpec:
     addresses = _ordered_unique(
         str(ipaddress.ip_address(ip.strip())) for ip in (*DEFAULT_IPS, *ips, KUBERNETES_SERVICE_IP)
     )
-    return _LeafSpec(_name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, names, addresses)
+    return ServingSpec(names, addresses)
 
 
-_ADMIN_SPEC = _LeafSpec(_name(ADMIN_USER, [ADMIN_GROUP]), ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 @dataclass(frozen=True)
@@ -337,71 +186,87 @@ class ServerPKI:
         self, common_name: str, organizations: Iterable[str], *, days: int = LEAF_VALIDITY_DAYS
     ) -> tuple[bytes, bytes]:
         """A client certificate (user `common_name`, groups `organizations`) signed by the client CA."""
-        ca_cert = _load_first_cert(self.client_ca_pem)
-        ca_key = _load_key(self.client_ca_key_pem)
-        if ca_cert is None or ca_key is None:
-            raise ValueError("the client CA certificate or key is unreadable")
-        spec = _LeafSpec(_name(common_name, list(organizations)), ExtendedKeyUsageOID.CLIENT_AUTH, days=days)
-        cert, key = _issue_leaf(spec, ca_cert, ca_key)
-        return _cert_pem(cert), _key_pem(key)
+        from .certs import issue_client_cert
+
+        return issue_client_cert(self.client_ca_pem, self.client_ca_key_pem, common_name, organizations,
+                                 days=days)
 
 
-def _ensure_ca(tls_dir: Path, stem: str, common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, bool]:
-    """Load `<stem>.crt/.key` or create them; the flag says whether a new CA was made."""
-    cert_path, key_path = tls_dir / f"{stem}.crt", tls_dir / f"{stem}.key"
-    cert_pem, key = _read_optional(cert_path), _load_key(_read_optional(key_path))
-    cert = _load_first_cert(cert_pem) if cert_pem else None
-    if cert is not None and key is not None and _key_matches(cert, key):
-        return cert, key, False
-    cert, key = _new_ca(f"{common_name}@{int(_now().timestamp())}")
-    _write_atomic(key_path, _key_pem(key), 0o600)
-    _write_atomic(cert_path, _cert_pem(cert), 0o644)
-    return cert, key, True
+# The files of a server's PKI, and the record of what they are (written by `minik.certs`).
+PKI_FILES = (
+    "server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
+    "serving-kube-apiserver.crt", "serving-kube-apiserver.key", "client-admin.crt", "client-admin.key",
+)
+STATE_SUFFIX = ".state.json"  # beside the TLS directory (its contents are exactly k3s' layout)
 
 
-def _ensure_leaf(
-    tls_dir: Path,
-    stem: str,
-    *,
-    spec: _LeafSpec,
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-) -> tuple[bytes, bytes]:
-    cert_path, key_path = tls_dir / f"{stem}.crt", tls_dir / f"{stem}.key"
-    cert_pem, key_pem = _read_optional(cert_path), _read_optional(key_path)
-    ca_cert, ca_key = ca
-    if cert_pem is not None and key_pem is not None and _leaf_still_good(cert_pem, key_pem, ca_cert=ca_cert, spec=spec):
-        return cert_pem, key_pem
-    cert, key = _issue_leaf(spec, ca_cert, ca_key)
-    cert_pem = _cert_pem(cert) + _cert_pem(ca_cert)
-    key_pem = _key_pem(key)
-    _write_atomic(key_path, key_pem, 0o600)
-    _write_atomic(cert_path, cert_pem, 0o644)
-    return cert_pem, key_pem
+def state_file(tls_dir: Path) -> Path:
+    return tls_dir.with_name(tls_dir.name + STATE_SUFFIX)
 
 
 def ensure_server_pki(tls_dir: Path, *, hostnames: list[str], ips: list[str]) -> ServerPKI:
     """Create the CAs and certificates on first use; afterwards reuse them, re-issuing only leaves
     that are missing, unreadable, signed by another CA, expiring within 90 days, or (serving
-    certificate) missing one of `hostnames`/`ips`. Raises ValueError for an unparsable IP."""
+    certificate) missing one of `hostnames`/`ips`. Raises ValueError for an unparsable IP.
+
+    Checking is cheap and needs no `cryptography`: the files must match the fingerprints recorded when
+    they were made, and the record says what they cover and until when. Anything else (first start,
+    a new address, files replaced by hand) goes through `minik.certs`, which verifies properly.
+    """
     tls_dir = Path(tls_dir)
     tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(tls_dir, 0o700)
-    serving_spec = _serving_spec(hostnames, ips)  # validates the IPs before anything is written
-    server_ca = _ensure_ca(tls_dir, "server-ca", "minik-server-ca")
-    client_ca = _ensure_ca(tls_dir, "client-ca", "minik-client-ca")
-    serving_cert_pem, serving_key_pem = _ensure_leaf(
-        tls_dir, "serving-kube-apiserver", spec=serving_spec, ca=server_ca[:2]
+    serving = _serving_spec(hostnames, ips)  # validates the IPs before anything is written
+    if not _current(tls_dir, serving):
+        _make_certificates(tls_dir, serving)
+    return _load(tls_dir)
+
+
+def _current(tls_dir: Path, serving: ServingSpec) -> bool:
+    try:
+        state = json.loads(state_file(tls_dir).read_text())
+        for name in PKI_FILES:
+            if hashlib.sha256((tls_dir / name).read_bytes()).hexdigest() != state["sha256"][name]:
+                return False
+        not_after = dt.datetime.fromisoformat(state["not_after"])
+        covered_dns, covered_ips = set(state["serving_dns"]), set(state["serving_ips"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not_after - _now() < RENEW_BEFORE:
+        return False
+    return set(serving.dns_names) <= covered_dns and set(serving.ips) <= covered_ips
+
+
+def _make_certificates(tls_dir: Path, serving: ServingSpec) -> None:
+    if "cryptography" in sys.modules:  # already paid for (tests, an agent issuing certificates)
+        from .certs import ensure_certificates
+
+        ensure_certificates(tls_dir, serving)
+        return
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+    result = subprocess.run(
+        [sys.executable, "-m", "minik.certs", str(tls_dir), "--dns", ",".join(serving.dns_names),
+         "--ips", ",".join(serving.ips)],
+        env=env, capture_output=True, text=True, timeout=60,
     )
-    admin_cert_pem, admin_key_pem = _ensure_leaf(tls_dir, "client-admin", spec=_ADMIN_SPEC, ca=client_ca[:2])
+    if result.returncode != 0:
+        raise RuntimeError(f"cannot create TLS certificates in {tls_dir}: {result.stderr.strip()[-2000:]}")
+
+
+def _load(tls_dir: Path) -> ServerPKI:
+    def read(name: str) -> bytes:
+        return (tls_dir / name).read_bytes()
+
     return ServerPKI(
         tls_dir=tls_dir,
-        server_ca_pem=_cert_pem(server_ca[0]),
-        client_ca_pem=_cert_pem(client_ca[0]),
-        serving_cert_pem=serving_cert_pem,
-        serving_key_pem=serving_key_pem,
-        admin_cert_pem=admin_cert_pem,
-        admin_key_pem=admin_key_pem,
-        client_ca_key_pem=_key_pem(client_ca[1]),
+        server_ca_pem=read("server-ca.crt"),
+        client_ca_pem=read("client-ca.crt"),
+        serving_cert_pem=read("serving-kube-apiserver.crt"),
+        serving_key_pem=read("serving-kube-apiserver.key"),
+        admin_cert_pem=read("client-admin.crt"),
+        admin_key_pem=read("client-admin.key"),
+        client_ca_key_pem=read("client-ca.key"),
     )
 
 
@@ -473,6 +338,11 @@ def write_kubeconfig(
 def hash_ca(ca_pem: bytes) -> str:
     """k3s' CA hash: sha256 hex of the file bytes for a single certificate; for a bundle, of the DER
     of its self-signed root (so a renewed intermediate keeps the hash)."""
+    if ca_pem.count(b"-----BEGIN CERTIFICATE-----") <= 1:
+        return hashlib.sha256(ca_pem).hexdigest()
+    from cryptography import x509  # a bundle (rare): find its root
+    from cryptography.hazmat.primitives import serialization
+
     try:
         certs = x509.load_pem_x509_certificates(ca_pem)
     except ValueError:

@@ -154,7 +154,7 @@ def start_components(config: ServerConfig, supervisor: Supervisor, operations) -
     informers = InformerFactory(client, clock=clock)
     recorder = EventRecorder(client, "minik", host=config.node.name or socket.gethostname(), clock=clock)
     supervisor.spawn("event-recorder", recorder.run())
-    settings = {"cluster_cidr": config.api.cluster_cidr}
+    settings = {"cluster_cidr": config.api.cluster_cidr, "node_monitor_grace_period": config.node_monitor_grace_period}
     ctx = ControllerContext(client, informers, recorder, clock, settings)
     if "controllers" not in disabled:
         for name in CONTROLLERS:
@@ -174,6 +174,10 @@ def start_components(config: ServerConfig, supervisor: Supervisor, operations) -
         supervisor.spawn("simulated-nodes", nodes.run())
         supervisor.on_stop("simulated-nodes", nodes.close)
     informers.start(lambda name, coro: supervisor.spawn(name, coro))
+
+    from .memory import trim_periodically
+
+    supervisor.spawn("memory-trim", trim_periodically(), essential=False)
 
 
 def notify_systemd(message: str) -> None:

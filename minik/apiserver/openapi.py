@@ -26,7 +26,6 @@ with the right merge keys) or JSON merge patch (custom resources).
 
 from __future__ import annotations
 
-import copy
 import gzip
 import hashlib
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ import orjson
 
 from minik.api.resources import ResourceInfo
 from minik.api.version import KUBERNETES_VERSION
+from ..api.meta import json_copy
 
 __all__ = [
     "DATA_FILE", "OpenAPI", "V2_PROTOBUF", "crd_definition_name", "group_version_path", "negotiate_v2",
@@ -658,7 +658,7 @@ class OpenAPI:
         definitions = {name: _custom_kind_schema(info, schema, description),
                        f"{name}List": _custom_list_schema(info, name)}
         # no schema (pre-v1 CRDs) means nothing is pruned, as `spec.preserveUnknownFields: true` did
-        effective = copy.deepcopy(schema) if schema is not None else dict(_PRESERVE)
+        effective = json_copy(schema) if schema is not None else dict(_PRESERVE)
         self._custom[(info.group, info.version, info.plural)] = _CustomKind(info, effective, definitions)
         self._invalidate(info)
 
@@ -905,7 +905,7 @@ def _render_item_v2(item: _PathItem) -> dict:
 
 def _custom_kind_schema(info: ResourceInfo, schema: dict | None, description: str) -> dict:
     """The published schema of a custom kind: the CRD schema plus TypeMeta/ObjectMeta and its GVK."""
-    out = copy.deepcopy(schema) if schema else dict(_PRESERVE)
+    out = json_copy(schema) if schema else dict(_PRESERVE)
     out.setdefault("type", "object")
     if description and not out.get("description"):
         out["description"] = description
@@ -924,7 +924,7 @@ def _custom_list_schema(info: ResourceInfo, kind_def: str) -> dict:
         "type": "object",
         "required": ["items"],
         "properties": {
-            **copy.deepcopy(_TYPE_META),
+            **json_copy(_TYPE_META),
             "items": {"description": f"List of {info.plural}. More info: "
                       "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md",
                       "type": "array", "items": {"$ref": REF + kind_def}},

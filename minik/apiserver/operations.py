@@ -9,13 +9,13 @@ merge patch, server-side apply), strict field validation, the scale/binding/evic
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from ..api.meta import json_copy
 from ..api import errors
 from ..api.meta import now_rfc3339
 from ..api.resources import ResourceInfo
@@ -45,6 +45,9 @@ class WriteOptions:
     field_manager: str = ""
     field_validation: str = ""  # "" = Kubernetes' default for the request (Warn)
     warnings: list[str] = field(default_factory=list)  # filled in: sent back as Warning headers
+    # In-process callers (controllers) build objects in code, as Go components use typed structs: there
+    # are no unknown fields to find, so their writes skip the search (it walks the whole object).
+    trusted: bool = False
 
     @classmethod
     def parse(cls, dry_run: list[str], field_manager: str, field_validation: str) -> "WriteOptions":
@@ -84,7 +87,7 @@ class Operations:
 
         Custom resources are pruned by their strategy; here they are only reported.
         """
-        if not isinstance(obj, dict):
+        if not isinstance(obj, dict) or options.trusted:
             return
         schema = getattr(self.registry.store_for(info).strategy, "schema", None)
         if schema is not None:
@@ -201,7 +204,7 @@ class Operations:
         def run(live: dict | None) -> dict:
             try:
                 return fieldmanager.server_side_apply(
-                    live, copy.deepcopy(applied), manager=ctx.field_manager, force=force, schema=schema,
+                    live, json_copy(applied), manager=ctx.field_manager, force=force, schema=schema,
                     now=now_rfc3339(), subresource=subresource,
                     reset_fields=None if store.strategy.has_status else (),
                 )
@@ -269,7 +272,7 @@ class Operations:
                 raise errors.APIError(422, "Invalid",
                                       f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
                                       f"{replicas}: must be greater than or equal to 0")
-            updated = copy.deepcopy(current)
+            updated = json_copy(current)
             set_path(updated, paths[0], replicas)
             rv = (scale.get("metadata") or {}).get("resourceVersion")
             if rv:
@@ -298,7 +301,7 @@ class Operations:
             if (current.get("spec") or {}).get("nodeName"):
                 raise errors.conflict(store.info, name,
                                       f"pod {name} is already assigned to node \"{current['spec']['nodeName']}\"")
-            bound = copy.deepcopy(current)
+            bound = json_copy(current)
             bound["spec"]["nodeName"] = target["name"]
             return bound
 

@@ -90,10 +90,38 @@ def _not_an_object(patched: object) -> PatchError:
 def deep_copy_json(value: Any) -> Any:
     """A copy of a JSON value (dicts and lists are copied, scalars shared: they are immutable)."""
     if isinstance(value, dict):
-        return {k: deep_copy_json(v) for k, v in value.items()}
+        return _copy_dict(value)
     if isinstance(value, list):
-        return [deep_copy_json(v) for v in value]
+        return _copy_list(value)
     return value
+
+
+def _copy_dict(value: dict) -> dict:
+    out = {}
+    for key, child in value.items():
+        kind = type(child)
+        if kind is dict:
+            child = _copy_dict(child)
+        elif kind is list:
+            child = _copy_list(child)
+        elif kind is not str and (isinstance(child, dict) or isinstance(child, list)):
+            child = deep_copy_json(child)
+        out[key] = child
+    return out
+
+
+def _copy_list(value: list) -> list:
+    out = []
+    for child in value:
+        kind = type(child)
+        if kind is dict:
+            child = _copy_dict(child)
+        elif kind is list:
+            child = _copy_list(child)
+        elif kind is not str and (isinstance(child, dict) or isinstance(child, list)):
+            child = deep_copy_json(child)
+        out.append(child)
+    return out
 
 
 def _json_kind(value: object) -> str:

@@ -100,8 +100,8 @@ class HttpClient:
         return base
 
     async def _request(self, method: str, path: str, *, body=None, params: dict | None = None,
-                       content_type: str = "application/json") -> dict:
-        headers = {"Accept": "application/json"}
+                       content_type: str = "application/json", accept: str = "application/json") -> dict:
+        headers = {"Accept": accept}
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -120,20 +120,25 @@ class HttpClient:
 
     async def list(self, info: ResourceInfo, namespace: str = "", *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
-                   resource_version: str = "") -> dict:
+                   resource_version: str = "", metadata_only: bool = False) -> dict:
         params = _params(labelSelector=label_selector, fieldSelector=field_selector, limit=limit or "",
                          resourceVersion=resource_version, **{"continue": continue_token})
-        return await self._request("GET", self.path(info, namespace), params=params)
+        listed = await self._request("GET", self.path(info, namespace), params=params,
+                                     accept=METADATA_LIST if metadata_only else "application/json")
+        if metadata_only:
+            listed["items"] = [_as_kind(item, info) for item in listed.get("items") or []]
+        return listed
 
     async def watch(self, info: ResourceInfo, namespace: str = "", *, resource_version: str = "",
                     label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0,
-                    allow_bookmarks: bool = True) -> AsyncIterator[WatchEvent]:
+                    allow_bookmarks: bool = True, metadata_only: bool = False) -> AsyncIterator[WatchEvent]:
         params = _params(watch="true", resourceVersion=resource_version, labelSelector=label_selector,
                          fieldSelector=field_selector, timeoutSeconds=timeout_seconds or "",
                          allowWatchBookmarks="true" if allow_bookmarks else "")
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        accept = METADATA if metadata_only else "application/json"
         async with self.session.get(self._server + self.path(info, namespace), params=params, ssl=self._tls,
-                                    timeout=timeout, headers={"Accept": "application/json"}) as resp:
+                                    timeout=timeout, headers={"Accept": accept}) as resp:
             if resp.status >= 400:
                 raise _error(resp.status, await resp.read())
             async for line in resp.content:
@@ -143,7 +148,8 @@ class HttpClient:
                 if event.get("type") == "ERROR":
                     status = event.get("object") or {}
                     raise APIError.from_status(status, status.get("code", 500))
-                yield WatchEvent(event["type"], event["object"])
+                obj = event["object"]
+                yield WatchEvent(event["type"], _as_kind(obj, info) if metadata_only else obj)
 
     async def create(self, info: ResourceInfo, obj: dict, namespace: str = "", *, field_manager: str = "",
                      subresource: str = "", name: str = "") -> dict:
@@ -177,6 +183,15 @@ class HttpClient:
         if preconditions:
             body["preconditions"] = preconditions
         return await self._request("DELETE", self.path(info, namespace, name), body=body)
+
+
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+
+def _as_kind(obj: dict, info: ResourceInfo) -> dict:
+    """A PartialObjectMetadata item, named by its real kind (as LocalClient's metadata-only items are)."""
+    return {"apiVersion": info.api_version, "kind": info.kind, "metadata": obj.get("metadata") or {}}
 
 
 def _params(**values) -> dict:

@@ -14,17 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from typing import Callable, Coroutine, Iterable
+
+import orjson
 
 from ..api.errors import APIError
 from ..api.meta import key_of
 from ..api.resources import ResourceInfo
 from .clock import Clock
-from .interface import Client
+from .interface import RAW_ITEMS, Client
 
 log = logging.getLogger(__name__)
 
 IndexFunc = Callable[[dict], Iterable[str]]
+LIST_PAGE = 500  # objects per list request, as client-go's reflector pages its lists
 Handler = Callable[..., None]
 
 
@@ -47,66 +51,111 @@ def controller_uid_index(obj: dict) -> list[str]:
 
 
 class Indexer:
-    """Objects by `namespace/name`, plus named secondary indexes."""
+    """Objects by `namespace/name`, plus named secondary indexes.
 
-    def __init__(self, indexers: dict[str, IndexFunc] | None = None):
-        self._items: dict[str, dict] = {}
+    Objects are kept the way the server's store keeps them: as compact JSON bytes, decoded when read (a
+    decoded pod is ~9 KiB of Python dicts against ~2 KiB of JSON; a cache of 10,000 pods would otherwise
+    dominate the process). Recently used objects stay decoded in a small LRU. Index values are computed
+    once, when an object is put. Every read returns an object the caller must not change.
+    """
+
+    DECODED = 512  # objects kept decoded (the LRU)
+
+    def __init__(self, indexers: dict[str, IndexFunc] | None = None,
+                 transform: Callable[[dict], dict] | None = None):
+        self._raw: dict[str, bytes] = {}
+        self._transform = transform  # applied to objects decoded from raw bytes
+        self._decoded: OrderedDict[str, dict] = OrderedDict()
         self._index_funcs: dict[str, IndexFunc] = {"namespace": namespace_index, **(indexers or {})}
         self._indices: dict[str, dict[str, set[str]]] = {name: {} for name in self._index_funcs}
+        self._index_values: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
 
     def add_indexer(self, name: str, func: IndexFunc) -> None:
         if name in self._index_funcs:
             return
         self._index_funcs[name] = func
         index = self._indices[name] = {}
-        for key, obj in self._items.items():
-            for value in func(obj):
+        for key in self._raw:
+            values = tuple(func(self.get(key)))
+            self._index_values[key] += ((name, values),)
+            for value in values:
                 index.setdefault(value, set()).add(key)
 
     def get(self, key: str) -> dict | None:
-        return self._items.get(key)
+        obj = self._decoded.get(key)
+        if obj is not None:
+            self._decoded.move_to_end(key)
+            return obj
+        raw = self._raw.get(key)
+        if raw is None:
+            return None
+        obj = orjson.loads(raw)
+        return self._remember(key, self._transform(obj) if self._transform else obj)
+
+    def _remember(self, key: str, obj: dict) -> dict:
+        self._decoded[key] = obj
+        if len(self._decoded) > self.DECODED:
+            self._decoded.popitem(last=False)
+        return obj
 
     def list(self) -> list[dict]:
-        return list(self._items.values())
+        return [self.get(key) for key in self._raw]
 
     def keys(self) -> list[str]:
-        return list(self._items)
+        return list(self._raw)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._raw
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._raw)
 
     def by_index(self, name: str, value: str) -> list[dict]:
-        keys = self._indices[name].get(value, ())
-        return [self._items[k] for k in keys]
+        return [self.get(k) for k in self._indices[name].get(value, ())]
 
-    def put(self, obj: dict) -> dict | None:
-        """Add or replace; returns the previous object."""
+    def index_values(self, name: str) -> list[str]:
+        """The values an index currently holds (e.g. every node name that has pods)."""
+        return list(self._indices[name])
+
+    def put(self, obj: dict, raw: bytes | None = None) -> None:
+        """Add or replace (the caller keeps `obj` unchanged afterwards: it may be cached as is). `raw` is
+        the object's JSON when the caller has it (in-process: the very bytes the store keeps, shared)."""
         key = key_of(obj)
-        old = self._items.get(key)
-        if old is not None:
-            self._unindex(key, old)
-        self._items[key] = obj
-        for name, func in self._index_funcs.items():
-            for value in func(obj):
-                self._indices[name].setdefault(value, set()).add(key)
-        return old
-
-    def remove(self, obj: dict) -> dict | None:
-        key = key_of(obj)
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._unindex(key, old)
-        return old
-
-    def _unindex(self, key: str, obj: dict) -> None:
-        for name, func in self._index_funcs.items():
+        if key in self._raw:
+            self._unindex(key)
+        # exact size: see minik.api.meta.encode_compact
+        self._raw[key] = raw if raw is not None else bytes(memoryview(orjson.dumps(obj)))
+        self._remember(key, obj)
+        values = tuple((name, tuple(func(obj))) for name, func in self._index_funcs.items())
+        self._index_values[key] = values
+        for name, keys in values:
             index = self._indices[name]
-            for value in func(obj):
+            for value in keys:
+                index.setdefault(value, set()).add(key)
+
+    def remove(self, key: str) -> None:
+        if self._raw.pop(key, None) is not None:
+            self._decoded.pop(key, None)
+            self._unindex(key)
+
+    def _unindex(self, key: str) -> None:
+        for name, values in self._index_values.pop(key, ()):
+            index = self._indices[name]
+            for value in values:
                 keys = index.get(value)
                 if keys is not None:
                     keys.discard(key)
                     if not keys:
                         del index[value]
+
+
+def strip_managed_fields(obj: dict) -> dict:
+    """The default informer transform, as kube-scheduler and kube-controller-manager use one: cached
+    objects drop metadata.managedFields, which no component reads and which is often the largest part."""
+    meta = obj.get("metadata")
+    if meta and "managedFields" in meta:
+        del meta["managedFields"]
+    return obj
 
 
 def _rv(obj: dict) -> str:
@@ -116,13 +165,16 @@ def _rv(obj: dict) -> str:
 class SharedInformer:
     def __init__(self, client: Client, info: ResourceInfo, *, namespace: str = "", label_selector: str = "",
                  field_selector: str = "", clock: Clock | None = None, indexers: dict[str, IndexFunc] | None = None,
-                 watch_timeout: tuple[int, int] = (300, 600)):
+                 watch_timeout: tuple[int, int] = (300, 600), metadata_only: bool = False,
+                 transform: Callable[[dict], dict] | None = strip_managed_fields):
         self.client = client
         self.info = info
+        self.metadata_only = metadata_only  # cache only apiVersion/kind/metadata (a metadata informer)
+        self._transform = transform
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
-        self.indexer = Indexer(indexers)
+        self.indexer = Indexer(indexers, transform)
         self._clock = clock or Clock()
         self._handlers: list[tuple[Handler | None, Handler | None, Handler | None]] = []
         self._synced = asyncio.Event()
@@ -162,37 +214,59 @@ class SharedInformer:
         except Exception:  # a handler bug must not stop the informer
             log.exception("%s informer handler failed", self.info.plural)
 
-    def _added(self, obj: dict) -> None:
-        self.indexer.put(obj)
+    def _added(self, obj: dict, raw: bytes | None = None) -> None:
+        self.indexer.put(obj, raw)
         for on_add, _, _ in self._handlers:
             if on_add is not None:
                 self._call(on_add, obj)
 
-    def _updated(self, old: dict, new: dict) -> None:
-        self.indexer.put(new)
+    def _updated(self, old: dict, new: dict, raw: bytes | None = None) -> None:
+        self.indexer.put(new, raw)
         for _, on_update, _ in self._handlers:
             if on_update is not None:
                 self._call(on_update, old, new)
 
     def _deleted(self, obj: dict) -> None:
-        old = self.indexer.remove(obj)
+        key = key_of(obj)
+        old = self.indexer.get(key)
+        self.indexer.remove(key)
         for _, _, on_delete in self._handlers:
             if on_delete is not None:
                 self._call(on_delete, old or obj)
 
-    def _replace(self, items: list[dict]) -> None:
-        """A (re)list: bring the cache and handlers in line with the listed state."""
-        seen = set()
-        for obj in items:
-            key = key_of(obj)
-            seen.add(key)
-            old = self.indexer.get(key)
-            if old is None:
-                self._added(obj)
-            elif _rv(old) != _rv(obj):
-                self._updated(old, obj)
+    def _apply_listed(self, obj: dict, seen: set[str], raw: bytes | None = None) -> None:
+        key = key_of(obj)
+        seen.add(key)
+        old = self.indexer.get(key)
+        if old is None:
+            self._added(obj, raw)
+        elif _rv(old) != _rv(obj):
+            self._updated(old, obj, raw)
+
+    def _remove_unseen(self, seen: set[str]) -> None:
         for key in [k for k in self.indexer.keys() if k not in seen]:
             self._deleted(self.indexer.get(key))
+
+    async def _list(self) -> None:
+        """A (re)list in pages of LIST_PAGE, all at the first page's revision (client-go's pager does
+        the same): the cache and handlers end in line with the listed state, and at most one page is
+        ever decoded at once."""
+        seen: set[str] = set()
+        token, revision = "", ""
+        while True:
+            listed = await self.client.list(self.info, self.namespace, label_selector=self.label_selector,
+                                            field_selector=self.field_selector, metadata_only=self.metadata_only,
+                                            limit=LIST_PAGE, continue_token=token)
+            revision = revision or listed["metadata"]["resourceVersion"]
+            raws = listed.get(RAW_ITEMS) or ()
+            for index, obj in enumerate(listed.get("items") or []):
+                raw = raws[index] if raws else None
+                self._apply_listed(self._transform(obj) if self._transform else obj, seen, raw)
+            token = listed["metadata"].get("continue", "")
+            if not token:
+                break
+        self._remove_unseen(seen)
+        self.resource_version = revision
 
     # --- the reflector ---
 
@@ -202,10 +276,7 @@ class SharedInformer:
         backoff = 0.8
         while True:
             try:
-                listed = await self.client.list(self.info, self.namespace, label_selector=self.label_selector,
-                                                field_selector=self.field_selector)
-                self._replace(listed.get("items") or [])
-                self.resource_version = listed["metadata"]["resourceVersion"]
+                await self._list()
                 self._synced.set()
                 backoff = 0.8
                 await self._watch_until_gone()
@@ -227,20 +298,22 @@ class SharedInformer:
             async for event in self.client.watch(
                 self.info, self.namespace, resource_version=self.resource_version,
                 label_selector=self.label_selector, field_selector=self.field_selector,
-                timeout_seconds=timeout, allow_bookmarks=True,
+                timeout_seconds=timeout, allow_bookmarks=True, metadata_only=self.metadata_only,
             ):
                 obj = event.object
+                if self._transform is not None and event.type != "BOOKMARK":
+                    obj = self._transform(obj)
                 rv = _rv(obj)
                 if event.type == "BOOKMARK":
                     self.resource_version = rv or self.resource_version
                     continue
                 key = key_of(obj)
-                if event.type == "ADDED":
+                if event.type in ("ADDED", "MODIFIED"):
                     old = self.indexer.get(key)
-                    self._updated(old, obj) if old is not None else self._added(obj)
-                elif event.type == "MODIFIED":
-                    old = self.indexer.get(key)
-                    self._updated(old, obj) if old is not None else self._added(obj)
+                    if old is not None:
+                        self._updated(old, obj, event.raw)
+                    else:
+                        self._added(obj, event.raw)
                 elif event.type == "DELETED":
                     self._deleted(obj)
                 self.resource_version = rv or self.resource_version
@@ -256,13 +329,17 @@ class InformerFactory:
         self._spawn: Callable[[str, Coroutine], object] | None = None
 
     def informer(self, info: ResourceInfo, *, namespace: str = "", label_selector: str = "",
-                 field_selector: str = "", indexers: dict[str, IndexFunc] | None = None) -> SharedInformer:
-        key = (info.group, info.version, info.plural, namespace, label_selector, field_selector)
+                 field_selector: str = "", indexers: dict[str, IndexFunc] | None = None,
+                 metadata_only: bool = False) -> SharedInformer:
+        key = (info.group, info.version, info.plural, namespace, label_selector, field_selector, metadata_only)
         informer = self._informers.get(key)
+        if informer is None and metadata_only:
+            # A full informer of the same resource serves metadata readers too, without a second copy.
+            informer = self._informers.get(key[:-1] + (False,))
         if informer is None:
             informer = self._informers[key] = SharedInformer(
                 self.client, info, namespace=namespace, label_selector=label_selector,
-                field_selector=field_selector, clock=self._clock,
+                field_selector=field_selector, clock=self._clock, metadata_only=metadata_only,
             )
             if self._spawn is not None:
                 self._start(informer)
@@ -280,7 +357,8 @@ class InformerFactory:
     def _start(self, informer: SharedInformer) -> None:
         informer.started = True
         scope = ",".join(s for s in (informer.namespace and f"namespace={informer.namespace}",
-                                     informer.label_selector, informer.field_selector) if s)
+                                     informer.label_selector, informer.field_selector,
+                                     informer.metadata_only and "metadata") if s)
         name = f"informer:{informer.info.group_resource}" + (f"[{scope}]" if scope else "")
         self._spawn(name, informer.run())
 

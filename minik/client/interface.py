@@ -18,10 +18,16 @@ from ..api.resources import BUILTIN_RESOURCES, ResourceInfo
 __all__ = ["APIError", "Client", "WatchEvent", "resource", "is_conflict", "is_not_found", "is_already_exists"]
 
 
+# Key of the items' JSON bytes in an in-process list result (LocalClient puts the store's own bytes there;
+# informers keep those instead of a copy).
+RAW_ITEMS = "minik.raw"
+
+
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
     type: str  # ADDED MODIFIED DELETED BOOKMARK
     object: dict
+    raw: bytes | None = None  # the object's JSON when the client has it anyway (LocalClient: the store's bytes)
 
 
 class Client(Protocol):
@@ -29,12 +35,16 @@ class Client(Protocol):
 
     async def list(self, info: ResourceInfo, namespace: str = "", *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
-                   resource_version: str = "") -> dict:
-        """A List object: `items`, `metadata.resourceVersion`, `metadata.continue`."""
+                   resource_version: str = "", metadata_only: bool = False) -> dict:
+        """A List object: `items`, `metadata.resourceVersion`, `metadata.continue`.
+
+        `metadata_only`: items carry only apiVersion, kind and metadata (PartialObjectMetadata), as
+        metadata informers use them (the garbage collector).
+        """
 
     def watch(self, info: ResourceInfo, namespace: str = "", *, resource_version: str = "",
               label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0,
-              allow_bookmarks: bool = True) -> AsyncIterator[WatchEvent]:
+              allow_bookmarks: bool = True, metadata_only: bool = False) -> AsyncIterator[WatchEvent]:
         """Events until the server ends the stream. A too-old resourceVersion raises APIError 410."""
 
     async def create(self, info: ResourceInfo, obj: dict, namespace: str = "", *, field_manager: str = "",

@@ -17,7 +17,7 @@ from ..api.resources import ResourceInfo
 from ..apiserver.operations import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH, Operations, WriteOptions
 from ..registry.store import ListOptions, User
 from ..storage import CompactedError
-from .interface import WatchEvent
+from .interface import RAW_ITEMS, WatchEvent
 
 CONTROLLER = User("system:minik-controller-manager", ("system:masters",))
 
@@ -32,7 +32,7 @@ class LocalClient:
         return self._ops.store(info.group, info.version, info.plural)
 
     def _options(self, field_manager: str) -> WriteOptions:
-        return WriteOptions(field_manager=field_manager or self._field_manager)
+        return WriteOptions(field_manager=field_manager or self._field_manager, trusted=True)
 
     async def get(self, info: ResourceInfo, name: str, namespace: str = "", *, subresource: str = "") -> dict:
         store = self._store(info)
@@ -44,7 +44,7 @@ class LocalClient:
 
     async def list(self, info: ResourceInfo, namespace: str = "", *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
-                   resource_version: str = "") -> dict:
+                   resource_version: str = "", metadata_only: bool = False) -> dict:
         page = await self._store(info).list(namespace, ListOptions(
             label_selector=label_selector, field_selector=field_selector, limit=limit,
             continue_token=continue_token, resource_version=resource_version,
@@ -52,12 +52,17 @@ class LocalClient:
         meta = {"resourceVersion": str(page.revision)}
         if page.continue_token:
             meta["continue"] = page.continue_token
-        return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta,
-                "items": [decode(raw) for raw in page.items]}
+        load = _metadata_of if metadata_only else decode
+        listed = {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta,
+                  "items": [load(raw) for raw in page.items]}
+        if not metadata_only:
+            listed[RAW_ITEMS] = page.items  # the store's own bytes, which informers keep instead of a copy
+        return listed
 
     async def watch(self, info: ResourceInfo, namespace: str = "", *, resource_version: str = "",
                     label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0,
-                    allow_bookmarks: bool = True) -> AsyncIterator[WatchEvent]:
+                    allow_bookmarks: bool = True, metadata_only: bool = False) -> AsyncIterator[WatchEvent]:
+        load = _metadata_of if metadata_only else decode
         watch = await self._store(info).watch(namespace, ListOptions(
             label_selector=label_selector, field_selector=field_selector, resource_version=resource_version,
         ))
@@ -77,7 +82,7 @@ class LocalClient:
                                                       "metadata": {"resourceVersion": str(watch.revision)}})
                     continue
                 for event in batch:
-                    yield WatchEvent(event.type, decode(event.raw))
+                    yield WatchEvent(event.type, load(event.raw), None if metadata_only else event.raw)
         finally:
             watch.close()
 
@@ -121,6 +126,11 @@ class LocalClient:
         obj, _ = await self._ops.delete(self._store(info), namespace, name, body or None, self._user,
                                         self._options(""))
         return obj
+
+
+def _metadata_of(raw: bytes) -> dict:
+    obj = decode(raw)
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": obj.get("metadata") or {}}
 
 
 def _copy(obj: dict) -> dict:

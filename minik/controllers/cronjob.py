@@ -21,11 +21,11 @@ The deterministic Job name is the lock that keeps one schedule time from running
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
+from ..api.meta import json_copy
 from ..api.cron import Schedule, ScheduleError, parse_schedule
 from ..api.errors import APIError
 from ..api.meta import format_time, owner_reference, parse_time
@@ -157,7 +157,7 @@ def job_from_template(cronjob: dict, scheduled: dt.datetime, tz: dt.tzinfo) -> d
             "labels": dict(template_meta.get("labels") or {}), "annotations": annotations,
             "ownerReferences": [owner_reference(cronjob)]}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": copy.deepcopy(template.get("spec") or {})}
+            "spec": json_copy(template.get("spec") or {})}
 
 
 def job_reference(job: dict) -> dict:
@@ -235,7 +235,7 @@ class CronJobController(Controller):
         cached = self.cronjobs.get(key)
         if cached is None:
             return
-        cronjob = copy.deepcopy(cached)  # every change goes into one status write
+        cronjob = json_copy(cached)  # every change goes into one status write
         jobs = self.jobs.indexer.by_index(CONTROLLER_UID_INDEX, cronjob["metadata"]["uid"])
         changed = await self._cleanup_finished_jobs(cronjob, jobs)
         error: Exception | None = None

@@ -21,9 +21,9 @@ creations and deletions are tracked as expectations, so a stale cache cannot mak
 
 from __future__ import annotations
 
-import copy
 import math
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import key_of
 from ..api.selectors import SelectorError, label_selector_from_dict
@@ -142,7 +142,7 @@ def fits_node_affinity(spec: dict, node: dict) -> bool:
 
 
 def daemon_pod_spec(ds: dict) -> dict:
-    spec = copy.deepcopy(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
+    spec = json_copy(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
     add_daemon_tolerations(spec)
     return spec
 
@@ -303,7 +303,7 @@ class DaemonSetController(Controller):
             return
         if cached["metadata"].get("deletionTimestamp"):
             return
-        ds = copy.deepcopy(cached)
+        ds = json_copy(cached)
         try:
             selector = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
         except SelectorError:
@@ -467,7 +467,7 @@ class DaemonSetController(Controller):
 
     def _pod_template(self, ds: dict, hash_: str) -> dict:
         """The template with the daemon tolerations and revision labels (util.CreatePodTemplate)."""
-        template = copy.deepcopy(ds["spec"].get("template") or {})
+        template = json_copy(ds["spec"].get("template") or {})
         add_daemon_tolerations(template.setdefault("spec", {}))
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
         generation = template_generation(ds)

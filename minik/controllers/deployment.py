@@ -22,10 +22,10 @@ ReplicaSets carry the Kubernetes annotations `deployment.kubernetes.io/revision`
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import controller_of, format_time, key_of, parse_time
 from ..apiserver.operations import STRATEGIC_PATCH
@@ -419,7 +419,7 @@ def calculate_status(all_rss: list[dict | None], new_rs: dict | None, d: dict, n
         if value:
             status[field] = value
     if old.get("conditions"):
-        status["conditions"] = copy.deepcopy(old["conditions"])
+        status["conditions"] = json_copy(old["conditions"])
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
     if available >= replicas_of(d) - max_unavailable(d):
@@ -531,7 +531,7 @@ class DeploymentController(Controller):
         cached = self.deployments.get(key)
         if cached is None:
             return
-        d = copy.deepcopy(cached)  # never mutate the cache
+        d = json_copy(cached)  # never mutate the cache
         selector = selector_of(d)
         if selector is None:
             log.warning("deployment %s has an invalid selector", key)
@@ -725,7 +725,7 @@ class DeploymentController(Controller):
         now = self.clock.now()
         status = d.setdefault("status", {})
         if existing is not None:
-            rs_copy = copy.deepcopy(existing)
+            rs_copy = json_copy(existing)
             annotations_updated = set_new_replica_set_annotations(d, rs_copy, new_revision, exists=True)
             min_ready = (d["spec"].get("minReadySeconds") or 0)
             if annotations_updated or (rs_copy["spec"].get("minReadySeconds") or 0) != min_ready:
@@ -747,11 +747,11 @@ class DeploymentController(Controller):
 
     async def _create_new_replica_set(self, d: dict, old_rss: list[dict], new_revision: str) -> dict:
         namespace, status = d["metadata"]["namespace"], d.setdefault("status", {})
-        template = copy.deepcopy(d["spec"].get("template") or {})
+        template = json_copy(d["spec"].get("template") or {})
         pod_template_hash = compute_hash(template, status.get("collisionCount"))
         labels = {**((template.get("metadata") or {}).get("labels") or {}), POD_TEMPLATE_HASH_LABEL: pod_template_hash}
         template.setdefault("metadata", {})["labels"] = labels
-        selector = copy.deepcopy(d["spec"].get("selector") or {})
+        selector = json_copy(d["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})[POD_TEMPLATE_HASH_LABEL] = pod_template_hash
         name = f"{d['metadata']['name']}-{pod_template_hash}"  # deterministic, so creation is idempotent
         new_rs = {
@@ -823,7 +823,7 @@ class DeploymentController(Controller):
         if not size_changes and not replicas_annotations_need_update(rs, desired, maximum):
             return False, rs
         old_scale = replicas_of(rs)
-        rs_copy = copy.deepcopy(rs)
+        rs_copy = json_copy(rs)
         rs_copy["spec"]["replicas"] = new_scale
         set_replicas_annotations(rs_copy, desired, maximum)
         updated = await self.client.update(REPLICASETS, rs_copy)

@@ -20,10 +20,10 @@ The pod/service helpers here are shared with the EndpointSlice controller.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import key_of, parse_time, split_key
 from ..client.interface import is_already_exists, is_conflict, is_not_found, resource
@@ -306,9 +306,9 @@ class EndpointsController(Controller):
                 and sum(len(s.get("addresses") or []) + len(s.get("notReadyAddresses") or []) for s in subsets) <= MAX_CAPACITY:
             return None
         meta = service["metadata"]
-        new = copy.deepcopy(current) if current is not None else {
+        new = json_copy(current) if current is not None else {
             "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
-        new_subsets = copy.deepcopy(subsets)
+        new_subsets = json_copy(subsets)
         annotations = dict(new["metadata"].get("annotations") or {})
         if trigger:
             annotations[LAST_CHANGE_TRIGGER_TIME] = trigger

@@ -24,11 +24,11 @@ EndpointsAdapter would: named `kubernetes`, labelled only `kubernetes.io/service
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import orjson
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import key_of, split_key
 from ..client.interface import is_already_exists, is_conflict, is_not_found, resource
@@ -286,10 +286,10 @@ class EndpointSliceController(Controller):
             if (current.get("endpoints") or []) == endpoints and (current["metadata"].get("labels") or {}) == slice_labels(service) \
                     and current.get("ports") == ports:
                 return None
-            wanted = copy.deepcopy(current)
+            wanted = json_copy(current)
             wanted["metadata"]["labels"] = slice_labels(service)
             wanted["ports"] = ports
-        wanted["endpoints"] = copy.deepcopy(endpoints)
+        wanted["endpoints"] = json_copy(endpoints)
         if trigger:
             wanted["metadata"].setdefault("annotations", {})[LAST_CHANGE_TRIGGER_TIME] = trigger
         return wanted
@@ -339,7 +339,7 @@ class EndpointSliceController(Controller):
                     await self.client.create(ENDPOINTSLICES, wanted, namespace)
                 elif any(current.get(f) != wanted[f] for f in ("endpoints", "ports", "addressType")) \
                         or (current["metadata"].get("labels") or {}) != wanted["metadata"]["labels"]:
-                    update = copy.deepcopy(current)
+                    update = json_copy(current)
                     update.update({f: wanted[f] for f in ("endpoints", "ports", "addressType")})
                     update["metadata"]["labels"] = wanted["metadata"]["labels"]
                     await self.client.update(ENDPOINTSLICES, update)

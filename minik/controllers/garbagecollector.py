@@ -11,7 +11,9 @@ CustomResourceDefinitions appear (a CRD informer is the discovery; the GC runs t
 stops them when the CRD goes, since shared informers cannot be stopped). Informers rather than periodic
 lists because both directions must be cheap and prompt: an owner's deletion must reach its dependents
 at once, and a dependent's disappearance must reach a foreground-deleting owner at once. Events are not
-monitored (Kubernetes ignores them too).
+monitored (Kubernetes ignores them too). The informers are metadata-only, as Kubernetes' GC uses
+metadata informers: it needs owner references, finalizers and uids, and a full copy of every object of every
+kind would multiply the server's memory.
 
 Per object (level-triggered, keyed `group|plural|namespace|name`), as attemptToDeleteItem /
 attemptToOrphan do:
@@ -104,7 +106,7 @@ class GarbageCollector(Controller):
         for info in BUILTIN_RESOURCES:
             if (info.group, info.plural) in IGNORED_RESOURCES or not {"list", "watch", "delete"} <= set(info.verbs):
                 continue
-            self._add_monitor(info, self.informer(info, indexers=INDEXERS))
+            self._add_monitor(info, self.informer(info, indexers=INDEXERS, metadata_only=True))
         crds = self.informer(CRDS)
         crds.add_handler(self._crd_changed, lambda old, new: self._crd_changed(new), self._crd_deleted)
 
@@ -137,7 +139,7 @@ class GarbageCollector(Controller):
                 continue
             if existing is not None:
                 self._stop(existing)
-            informer = SharedInformer(self.client, info, clock=self.clock, indexers=INDEXERS)
+            informer = SharedInformer(self.client, info, clock=self.clock, indexers=INDEXERS, metadata_only=True)
             task = asyncio.get_running_loop().create_task(informer.run(), name=f"gc-monitor:{info.group_resource}")
             self._add_monitor(info, informer, task)
 

@@ -18,10 +18,10 @@ are the same, so a template that went through `kubectl rollout undo` (which send
 
 from __future__ import annotations
 
-import copy
 import struct
 
 import orjson
+from ..api.meta import json_copy
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"  # apps.DefaultDeploymentUniqueLabelKey
 
@@ -78,7 +78,7 @@ def compute_hash(template: dict | None, collision_count: int | None = None) -> s
 
 def without_hash_label(template: dict | None) -> dict:
     """A copy of `template` whose labels lack pod-template-hash."""
-    template = copy.deepcopy(template or {})
+    template = json_copy(template or {})
     labels = (template.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(POD_TEMPLATE_HASH_LABEL, None)

@@ -22,9 +22,9 @@ writes), so a sync never acts twice on the same gap. Time comes from `self.clock
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import format_time, key_of, parse_time
 from ..client.informer import controller_uid_index
@@ -404,7 +404,7 @@ class JobController(Controller):
         if is_job_finished(cached):
             self._backoff.pop(key, None)
             return
-        job = copy.deepcopy(cached)  # never change the shared cache
+        job = json_copy(cached)  # never change the shared cache
         await self._sync(key, job)
 
     async def _sync(self, key: str, job: dict) -> None:
@@ -620,7 +620,7 @@ class JobController(Controller):
         return [ix for ix in range(completions) if ix not in taken][:count]
 
     def _pod_for(self, job: dict, index: int | None) -> dict:
-        template = copy.deepcopy(job["spec"].get("template") or {})
+        template = json_copy(job["spec"].get("template") or {})
         name = job["metadata"]["name"]
         generate_name = f"{name}-"
         if index is not None:
@@ -893,4 +893,4 @@ def _add_completion_index_env(spec: dict) -> None:
         for container in spec.get(key) or []:
             env = container.setdefault("env", [])
             if not any(e.get("name") == COMPLETION_INDEX_ENV for e in env):
-                env.append(copy.deepcopy(env_var))
+                env.append(json_copy(env_var))

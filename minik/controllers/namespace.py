@@ -23,10 +23,10 @@ resource kind (garbage collector, resource quota).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import format_time, parse_time
 from ..api.resources import BUILTIN_RESOURCES, ResourceInfo
@@ -271,7 +271,7 @@ class NamespaceController(Controller):
         return estimate
 
     async def _write_conditions(self, namespace: dict, conditions: ConditionUpdater) -> None:
-        updated = copy.deepcopy(namespace)
+        updated = json_copy(namespace)
         if conditions.update(updated.setdefault("status", {})):
             try:
                 await self.client.update(NAMESPACES, updated, subresource="status")

@@ -26,6 +26,15 @@ DEFAULT_NODE_CIDR_MASK_SIZE = 24
 EXHAUSTED_RETRY_SECONDS = 30.0
 
 
+CIDR_INDEX = "podCIDRs"
+
+
+def pod_cidrs_index(node: dict) -> list[str]:
+    """The ranges a node holds (an index: allocation reads them without scanning every node)."""
+    spec = node.get("spec") or {}
+    return list(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
+
+
 class NodeIPAMController(Controller):
     name = "node-ipam"
     workers = 1  # allocations are serialized: two workers could hand out the same range
@@ -34,7 +43,7 @@ class NodeIPAMController(Controller):
         settings = self.ctx.settings
         self.cluster_cidr = ipaddress.ip_network(settings.get("cluster_cidr") or DEFAULT_CLUSTER_CIDR)
         self.mask_size = int(settings.get("node_cidr_mask_size") or DEFAULT_NODE_CIDR_MASK_SIZE)
-        self.nodes = self.informer(NODES)
+        self.nodes = self.informer(NODES, indexers={CIDR_INDEX: pod_cidrs_index})
         self._pending: dict[str, str] = {}  # node name → CIDR patched but not yet seen in the cache
         self.nodes.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._deleted)
 
@@ -46,11 +55,7 @@ class NodeIPAMController(Controller):
         self._pending.pop(node["metadata"]["name"], None)
 
     def _in_use(self) -> set[str]:
-        used = set(self._pending.values())
-        for node in self.nodes.list():
-            spec = node.get("spec") or {}
-            used.update(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
-        return used
+        return set(self._pending.values()) | set(self.nodes.indexer.index_values(CIDR_INDEX))
 
     def _next_free(self) -> str | None:
         used = self._in_use()

@@ -28,10 +28,10 @@ go.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import format_time, parse_time
 from ..apiserver.operations import STRATEGIC_PATCH
@@ -160,7 +160,7 @@ class NodeLifecycleController(Controller):
         if cached is None:
             self._health.pop(key, None)
             return
-        node = copy.deepcopy(cached)
+        node = json_copy(cached)
         recheck = await self._monitor_health(node)
         ready = (_condition(node, "Ready") or {}).get("status", "Unknown")
         node = await self._update_taints(node, ready)

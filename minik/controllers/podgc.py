@@ -34,13 +34,27 @@ DEFAULT_TERMINATED_POD_GC_THRESHOLD = 12500
 OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service"
 
 
+STATE_INDEX = "podgc-state"
+
+
+def pod_state_index(pod: dict) -> list[str]:
+    """"terminal" (Succeeded/Failed) and/or "terminating" (deletionTimestamp set): what PodGC looks at."""
+    values = []
+    if is_terminal(pod):
+        values.append("terminal")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        values.append("terminating")
+    return values
+
+
 class PodGCController(Controller):
     name = "pod-garbage-collector"
     workers = 1
 
     def setup(self) -> None:
         self.threshold = int(self.ctx.settings.get("terminated_pod_gc_threshold", DEFAULT_TERMINATED_POD_GC_THRESHOLD))
-        self.pods = self.informer(PODS, indexers={"nodeName": node_name_index})
+        # Indexes, so a pass reads only the pods it is about (a full scan decodes every cached pod).
+        self.pods = self.informer(PODS, indexers={"nodeName": node_name_index, STATE_INDEX: pod_state_index})
         self.nodes = self.informer(NODES)
         self.nodes.add_handler(on_delete=lambda node: self.queue.add(GC_KEY))
         self._missing_since: dict[str, float] = {}  # node name → when the node was first missed (monotonic)
@@ -60,7 +74,7 @@ class PodGCController(Controller):
     async def _gc_terminated(self) -> None:
         if self.threshold <= 0:
             return
-        terminated = [p for p in self.pods.list() if is_terminal(p)]
+        terminated = self.pods.indexer.by_index(STATE_INDEX, "terminal")
         excess = len(terminated) - self.threshold
         if excess <= 0:
             return
@@ -69,7 +83,7 @@ class PodGCController(Controller):
             await self._force_delete(pod)
 
     async def _gc_terminating(self) -> None:
-        for pod in self.pods.list():
+        for pod in self.pods.indexer.by_index(STATE_INDEX, "terminating"):
             node = self.nodes.get((pod.get("spec") or {}).get("nodeName") or "")
             if not pod["metadata"].get("deletionTimestamp") or node is None:
                 continue
@@ -80,7 +94,7 @@ class PodGCController(Controller):
 
     async def _gc_orphaned(self) -> None:
         now = self.clock.monotonic()
-        wanted = {(p.get("spec") or {}).get("nodeName") for p in self.pods.list()} - {None, ""}
+        wanted = set(self.pods.indexer.index_values("nodeName"))
         missing = {name for name in wanted if self.nodes.get(name) is None}
         self._missing_since = {name: self._missing_since.get(name, now) for name in missing}
         for name, since in list(self._missing_since.items()):
@@ -97,7 +111,7 @@ class PodGCController(Controller):
                                                    message="PodGC: node no longer exists")
 
     async def _gc_unscheduled_terminating(self) -> None:
-        for pod in self.pods.list():
+        for pod in self.pods.indexer.by_index(STATE_INDEX, "terminating"):
             if pod["metadata"].get("deletionTimestamp") and not (pod.get("spec") or {}).get("nodeName"):
                 await self._mark_failed_and_delete(pod)
 

@@ -7,9 +7,9 @@ controller counts "ready" and "available" the same way.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
+from ..api.meta import json_copy
 from ..api.meta import owner_reference, parse_time
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -67,7 +67,7 @@ def pod_from_template(template: dict, owner: dict, *, name: str = "", generate_n
                       extra_labels: dict | None = None) -> dict:
     """A Pod for `owner` from its pod template (controller_utils.GetPodFromTemplate)."""
     template = template or {}
-    meta = copy.deepcopy(template.get("metadata") or {})
+    meta = json_copy(template.get("metadata") or {})
     meta.pop("creationTimestamp", None)
     labels = dict(meta.get("labels") or {})
     labels.update(extra_labels or {})
@@ -81,4 +81,4 @@ def pod_from_template(template: dict, owner: dict, *, name: str = "", generate_n
         pod_meta["name"] = name
     else:
         pod_meta["generateName"] = generate_name or f"{owner['metadata']['name']}-"
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": json_copy(template.get("spec") or {})}

@@ -20,7 +20,6 @@ claims ReplicaSets the same way.
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import datetime as dt
 import functools
@@ -29,6 +28,7 @@ from typing import Awaitable, Callable
 
 import orjson
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import controller_of, format_time, key_of, parse_time
 from ..api.selectors import LabelSelector, SelectorError, label_selector_from_dict
@@ -285,7 +285,7 @@ def replica_set_condition(condition_type: str, status: str, reason: str, message
 def calculate_status(rs: dict, pods: list[dict], manage_error: APIError | None, now: dt.datetime) -> dict:
     """calculateStatus (replica_set_utils.go); zero counts are omitted as Go's omitempty does."""
     spec = rs.get("spec") or {}
-    status = copy.deepcopy(rs.get("status") or {})
+    status = json_copy(rs.get("status") or {})
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = spec.get("minReadySeconds") or 0
     fully_labeled = ready = available = 0

@@ -17,9 +17,9 @@ counted with a live list, and such quotas are re-synced every `resource_quota_sy
 
 from __future__ import annotations
 
-import copy
 import logging
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.resources import BUILTIN_RESOURCES, ResourceInfo
 from ..client.interface import is_conflict, is_not_found, resource
@@ -128,7 +128,7 @@ class ResourceQuotaController(Controller):
         return infos[0] if infos else None
 
     async def _write_status(self, quota: dict, status: dict) -> None:
-        updated = copy.deepcopy(quota)
+        updated = json_copy(quota)
         for attempt in range(2):
             updated["status"] = status
             try:

@@ -14,11 +14,11 @@ the revision data (history.HashControllerRevision, FNV-1, label value = the revi
 
 from __future__ import annotations
 
-import copy
 import struct
 
 import orjson
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..api.meta import owner_reference
 from ..client.informer import SharedInformer, controller_uid_index
@@ -92,21 +92,21 @@ def revision_name(prefix: str, hash_: str) -> str:
 
 def template_patch(owner: dict) -> dict:
     """The revision data that restores `owner`'s pod template (getPatch)."""
-    template = copy.deepcopy((owner.get("spec") or {}).get("template") or {})
+    template = json_copy((owner.get("spec") or {}).get("template") or {})
     template["$patch"] = "replace"
     return {"spec": {"template": template}}
 
 
 def template_of(revision: dict) -> dict:
     """The pod template a revision records (ApplyRevision, for the template part)."""
-    template = copy.deepcopy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
+    template = json_copy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
     template.pop("$patch", None)
     return template
 
 
 def with_template(owner: dict, revision: dict) -> dict:
     """A copy of `owner` whose template is the one `revision` recorded (ApplyRevision)."""
-    applied = copy.deepcopy(owner)
+    applied = json_copy(owner)
     applied.setdefault("spec", {})["template"] = template_of(revision)
     return applied
 
@@ -173,7 +173,7 @@ class History:
         """
         while True:
             hash_ = data_hash(revision["data"], collision_count)
-            candidate = copy.deepcopy(revision)
+            candidate = json_copy(revision)
             candidate["metadata"]["name"] = revision_name(owner_name, hash_)
             candidate["metadata"]["labels"][HISTORY_HASH_LABEL] = hash_
             try:
@@ -203,7 +203,7 @@ class History:
         """Give an existing revision a new number (a rollback makes an old template current again)."""
         if revision_number(revision) == number:
             return revision
-        updated = copy.deepcopy(revision)
+        updated = json_copy(revision)
         updated["revision"] = number
         return await self.client.update(CONTROLLER_REVISIONS, updated)
 

@@ -24,11 +24,11 @@ Events as Kubernetes words them: "create Pod web-0 in StatefulSet web successful
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from ..api.meta import json_copy
 from ..api.errors import APIError
 from ..client.informer import controller_uid_index
 from ..client.interface import is_already_exists, is_not_found, resource
@@ -166,7 +166,7 @@ def claims_for(sts: dict, pod: dict) -> list[dict]:
         if template_meta.get("annotations"):
             meta["annotations"] = dict(template_meta["annotations"])
         claims.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
-                       "spec": copy.deepcopy(template.get("spec") or {})})
+                       "spec": json_copy(template.get("spec") or {})})
     return claims
 
 
@@ -264,7 +264,7 @@ class StatefulSetController(Controller):
         cached = self.sets.get(key)
         if cached is None:
             return
-        sts = copy.deepcopy(cached)
+        sts = json_copy(cached)
         pods = [p for p in self.pods.indexer.by_index(CONTROLLER_UID_INDEX, sts["metadata"]["uid"])
                 if parent_and_ordinal(p)[0] == sts["metadata"]["name"]]
         current, update, collision_count = await self._revisions(sts, self.history.owned(sts))
@@ -365,7 +365,7 @@ class StatefulSetController(Controller):
                 self.enqueue_after(sts, sync.min_ready)
                 return True
             if not (identity_matches(sts, pod) and storage_matches(sts, pod)):
-                await self._update_pod(sync.update_set, copy.deepcopy(pod))
+                await self._update_pod(sync.update_set, json_copy(pod))
         return False
 
     def _record_recreate(self, sts: dict, pod: dict) -> None:

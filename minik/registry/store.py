@@ -11,16 +11,16 @@ gets and lists can serve the stored bytes without re-encoding.
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
 
+from ..api.meta import json_copy
 from ..api import errors
 from ..api import validation as v
-from ..api.meta import decode, format_time, generate_name, metadata, new_uid, now
+from ..api.meta import decode, encode_compact, format_time, generate_name, metadata, new_uid, now, now_rfc3339
 from ..api.resources import ResourceInfo
 from ..api.selectors import FieldSelector, LabelSelector, SelectorError, parse_field_selector, parse_label_selector
 from ..storage import (
@@ -143,8 +143,8 @@ class GenericStore:
         def encode(revision: int) -> bytes:
             obj["metadata"]["resourceVersion"] = str(revision)
             if self._stored_api_version:
-                return orjson.dumps({**obj, "apiVersion": self._stored_api_version})
-            return orjson.dumps(obj)
+                return encode_compact({**obj, "apiVersion": self._stored_api_version})
+            return encode_compact(obj)
 
         return encode
 
@@ -298,7 +298,7 @@ class GenericStore:
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         for field in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(field, None)
-        meta["creationTimestamp"] = format_time(now())
+        meta["creationTimestamp"] = now_rfc3339()
         meta["uid"] = new_uid()
         if self.strategy.tracks_generation:
             meta["generation"] = 1
@@ -517,7 +517,7 @@ class GenericStore:
 
     async def _delete(self, kv: KeyValue, obj: dict, options: DeleteOptions, ctx: Context) -> tuple[dict, bool]:
         meta = obj["metadata"]
-        old = copy.deepcopy(obj)
+        old = json_copy(obj)
         finalizers = list(meta.get("finalizers") or [])
         policy = options.propagation_policy or (
             "Orphan" if options.orphan_dependents else ("Background" if options.orphan_dependents is False else "")
@@ -702,5 +702,5 @@ def deleted_value(event: Event) -> bytes:
     if raw is None:
         obj = decode(event.kv.value)
         obj["metadata"]["resourceVersion"] = str(event.revision)
-        raw = memo["deleted"] = orjson.dumps(obj)
+        raw = memo["deleted"] = encode_compact(obj)  # kept with the event in the store's history
     return raw

@@ -17,9 +17,9 @@ A strategy never touches storage; it mutates the object it is handed (prepare_*)
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
+from ..api.meta import json_copy
 from ..api import validation as v
 from ..api.resources import ResourceInfo
 from ..api.selectors import label_selector_from_dict, SelectorError
@@ -64,7 +64,7 @@ class Strategy:
         """Writes to the main resource cannot change status when status is its own subresource."""
         if self.has_status:
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])
+                obj["status"] = json_copy(old["status"])
             else:
                 obj.pop("status", None)
 
@@ -85,7 +85,7 @@ class Strategy:
         status = obj.get("status")
         new_meta = obj.get("metadata") or {}
         obj.clear()
-        obj.update(copy.deepcopy(old))
+        obj.update(json_copy(old))
         if status is None:
             obj.pop("status", None)
         else:

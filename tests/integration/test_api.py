@@ -481,3 +481,19 @@ async def test_watch_one_object_by_its_path(api):
     await api.post(CM, {"metadata": {"name": "other"}})
     events = [e async for e in api.watch(f"{CM}/one?watch=true&timeoutSeconds=1")]
     assert [e["object"]["metadata"]["name"] for e in events] == ["one"]
+
+
+async def test_pod_updates_are_defaulted_then_checked_for_immutable_fields(api):
+    manifest = pod("replaced")
+    _, created = await api.post(PODS, manifest)
+    # The stored pod, sent back with only an allowed change (the image), is an update.
+    created["spec"]["containers"][0]["image"] = "busybox:2"
+    status, replaced = await api.put(f"{PODS}/replaced", created)
+    assert status == 200 and replaced["spec"]["containers"][0]["image"] == "busybox:2"
+    # The bare manifest is defaulted like a create (no "imagePullPolicy: Unsupported value: null"), but it
+    # lacks what admission added at create (serviceAccountName, tolerations): a forbidden spec change, with
+    # the message real Kubernetes gives `kubectl replace -f pod.yaml`.
+    again = dict(manifest, metadata={**manifest["metadata"], "resourceVersion": replaced["metadata"]["resourceVersion"]})
+    status, body = await api.put(f"{PODS}/replaced", again)
+    assert status == 422 and "spec: Forbidden: pod updates may not change fields" in body["message"]
+    assert "imagePullPolicy" not in body["message"]

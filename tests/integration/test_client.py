@@ -202,3 +202,21 @@ async def test_workqueue_semantics():
     await asyncio.sleep(0)
     queue.shutdown()
     assert await getter is None
+
+
+async def test_metadata_only_lists_and_watches(client):
+    await client.create(CONFIGMAPS, {"metadata": {"name": "meta", "labels": {"a": "b"}}, "data": {"big": "x" * 100}},
+                        "default")
+    listed = await client.list(CONFIGMAPS, "default", metadata_only=True)
+    item = next(i for i in listed["items"] if i["metadata"]["name"] == "meta")
+    assert set(item) == {"apiVersion", "kind", "metadata"} and item["kind"] == "ConfigMap"
+    assert item["metadata"]["labels"] == {"a": "b"}
+    await client.patch(CONFIGMAPS, "meta", {"data": {"x": "y"}}, "default")
+    events = []
+    async for event in client.watch(CONFIGMAPS, "default", resource_version=listed["metadata"]["resourceVersion"],
+                                    timeout_seconds=2, metadata_only=True):
+        if event.type != "BOOKMARK":
+            events.append(event)
+            break
+    assert events and events[0].type == "MODIFIED"
+    assert set(events[0].object) == {"apiVersion", "kind", "metadata"} and events[0].object["kind"] == "ConfigMap"

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import ipaddress
+import os
 import re
 import ssl
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -373,7 +375,7 @@ def test_format_token_hashes_the_ca_file_bytes(server_pki: pki.ServerPKI) -> Non
     assert token == f"K10{hashlib.sha256(server_pki.server_ca_pem).hexdigest()}::server:pw"
     # a bundle hashes the DER of its root, so the hash survives a new intermediate in front of it
     bundle = server_pki.serving_cert_pem  # leaf followed by the server CA
-    root_der = _leaf(server_pki.server_ca_pem).public_bytes(pki.serialization.Encoding.DER)
+    root_der = _leaf(server_pki.server_ca_pem).public_bytes(serialization.Encoding.DER)
     assert pki.hash_ca(bundle) == hashlib.sha256(root_der).hexdigest()
 
 
@@ -392,3 +394,24 @@ def test_serving_spec_normalises_addresses() -> None:
     spec = pki._serving_spec(["LocalHost", ""], ["::0001", "10.43.0.1"])
     assert spec.dns_names.count("localhost") == 1 and "" not in spec.dns_names
     assert [ipaddress.ip_address(i) for i in spec.ips].count(ipaddress.ip_address("::1")) == 1
+
+
+def test_server_process_never_loads_cryptography(tmp_path: Path) -> None:
+    """Creating certificates runs in a child process; checking them needs only ssl and hashlib."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, pathlib; from minik.pki import ensure_server_pki\n"
+        "d = pathlib.Path(sys.argv[1])\n"
+        "first = ensure_server_pki(d, hostnames=['h'], ips=['192.0.2.7'])\n"
+        "again = ensure_server_pki(d, hostnames=['h'], ips=['192.0.2.7'])\n"
+        "assert first == again\n"
+        "first.server_ssl_context()\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "tls")], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert "192.0.2.7" in _sans((tmp_path / "tls" / "serving-kube-apiserver.crt").read_bytes())[1]

@@ -9,8 +9,8 @@ apiextensions-apiserver does. Deleting a CRD deletes its custom resources.
 
 from __future__ import annotations
 
-import copy
 
+from ...api.meta import json_copy
 from ...api import schema as openapi_schema
 from ...api import validation as v
 from ...api.resources import ResourceInfo
@@ -80,7 +80,7 @@ class CustomResourceDefinitionStrategy(Strategy):
     @staticmethod
     def _status(obj: dict) -> dict:
         # apiextensions-apiserver's naming and establishing controllers, done at write time.
-        names = copy.deepcopy((obj.get("spec") or {}).get("names") or {})
+        names = json_copy((obj.get("spec") or {}).get("names") or {})
         conditions = [
             {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
              "message": "no conflicts found", "lastTransitionTime": obj["metadata"].get("creationTimestamp")},

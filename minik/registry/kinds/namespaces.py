@@ -7,8 +7,8 @@ namespace goes (Kubernetes' two-step namespace deletion).
 
 from __future__ import annotations
 
-import copy
 
+from ...api.meta import json_copy
 from ...api import validation as v
 from ..strategy import Strategy
 
@@ -38,14 +38,14 @@ class NamespaceStrategy(Strategy):
 
     def prepare_for_update(self, obj: dict, old: dict) -> None:
         super().prepare_for_update(obj, old)
-        obj["spec"] = copy.deepcopy(old.get("spec") or {})  # only /finalize changes spec.finalizers
+        obj["spec"] = json_copy(old.get("spec") or {})  # only /finalize changes spec.finalizers
         self._label(obj)
 
     def prepare_for_subresource(self, subresource: str, obj: dict, old: dict) -> None:
         if subresource == "finalize":
             finalizers = (obj.get("spec") or {}).get("finalizers") or []
             obj.clear()
-            obj.update(copy.deepcopy(old))
+            obj.update(json_copy(old))
             obj.setdefault("spec", {})["finalizers"] = finalizers
             return
         super().prepare_for_subresource(subresource, obj, old)

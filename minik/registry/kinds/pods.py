@@ -7,8 +7,8 @@ stored in a Deployment is byte-for-byte the one its ReplicaSet gets, as `kubectl
 
 from __future__ import annotations
 
-import copy
 
+from ...api.meta import json_copy
 from ...api import validation as v
 from ...api.quantity import QuantityError, parse_quantity
 from ...api.selectors import label_selector_from_set  # noqa: F401  (re-exported for templates)
@@ -290,6 +290,17 @@ class PodStrategy(Strategy):
             spec.setdefault("priority", 0)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec) if isinstance(spec, dict) else "BestEffort"}
 
+    def prepare_for_update(self, obj: dict, old: dict) -> None:
+        """Updates are defaulted like creates (Kubernetes defaults every object it decodes), so a
+        `kubectl replace` of the original manifest is the same pod, not a forbidden spec change."""
+        super().prepare_for_update(obj, old)
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            default_pod_spec(spec)
+            default_requests_to_limits(spec)
+            spec.setdefault("enableServiceLinks", True)
+            spec.setdefault("priority", 0)
+
     def validate(self, obj: dict) -> list[v.Cause]:
         return validate_pod_spec(obj.get("spec"), "spec")
 
@@ -297,7 +308,7 @@ class PodStrategy(Strategy):
         causes = self.validate(obj)
         if causes:
             return causes
-        new_spec, old_spec = copy.deepcopy(obj.get("spec") or {}), old.get("spec") or {}
+        new_spec, old_spec = json_copy(obj.get("spec") or {}), old.get("spec") or {}
         # Blank out what may change; anything else differing is forbidden.
         for key in ("containers", "initContainers"):
             for new_c, old_c in zip(new_spec.get(key) or [], old_spec.get(key) or []):
@@ -323,7 +334,7 @@ class PodStrategy(Strategy):
             # The handler put the target node into obj["spec"]["nodeName"]; nothing else may change.
             node = (obj.get("spec") or {}).get("nodeName")
             obj.clear()
-            obj.update(copy.deepcopy(old))
+            obj.update(json_copy(old))
             obj["spec"]["nodeName"] = node
             return
         super().prepare_for_subresource(subresource, obj, old)

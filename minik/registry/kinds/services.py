@@ -8,11 +8,11 @@ in Kubernetes.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import random
 import time
 
+from ...api.meta import json_copy
 from ...api import errors
 from ...api import validation as v
 from ...api.meta import decode
@@ -73,7 +73,7 @@ class ServiceStrategy(Strategy):
         for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "type", "sessionAffinity",
                     "internalTrafficPolicy"):
             if key not in spec and key in old_spec:
-                spec[key] = copy.deepcopy(old_spec[key])
+                spec[key] = json_copy(old_spec[key])
         if spec.get("type") in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", old_spec.get("externalTrafficPolicy", "Cluster"))
             old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []}

@@ -7,8 +7,8 @@ write) and so one base strategy; each subclass adds its defaults (those of k8s.i
 
 from __future__ import annotations
 
-import copy
 
+from ...api.meta import json_copy
 from ...api import validation as v
 from ...api.cron import ScheduleError, parse_schedule
 from ...api.selectors import SelectorError, label_selector_from_dict
@@ -338,4 +338,4 @@ class ControllerRevisionStrategy(Strategy):
 
 
 def template_copy(obj: dict, path: str = "spec.template") -> dict:
-    return copy.deepcopy(get_path(obj, path) or {})
+    return json_copy(get_path(obj, path) or {})
