@@ -158,15 +158,17 @@ def server(ctx: click.Context, config: Path | None, **flags) -> None:
 @click.option("--pods", type=int, default=110, show_default=True, help="Pod capacity of each node.")
 @click.option("--ready-delay", type=float, default=0.5, show_default=True,
               help="Seconds before a bound pod is reported Running and Ready.")
+@click.option("--node-lease-duration", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Lease duration in seconds; each node renews its lease every quarter of it (as the kubelet).")
 def sim_nodes(kubeconfig: Path | None, count: int, name_prefix: str, cpu: str, memory: str, pods: int,
-              ready_delay: float) -> None:
+              ready_delay: float, node_lease_duration: int) -> None:
     """Register simulated nodes (no containers run) with a running server, until interrupted."""
     from .client.http import HttpClient, KubeconfigError
     from .kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
 
     setup_logging("info")
     config = SimulatedNodesConfig(count=count, name_prefix=name_prefix, cpu=cpu, memory=memory, pods=pods,
-                                  ready_delay=ready_delay)
+                                  ready_delay=ready_delay, lease_duration=node_lease_duration)
 
     async def run() -> None:
         try:

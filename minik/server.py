@@ -170,7 +170,8 @@ def start_components(config: ServerConfig, supervisor: Supervisor, operations) -
         from .kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
 
         nodes = SimulatedNodes(LocalClient(operations, field_manager="minik-simulated-kubelet"),
-                               SimulatedNodesConfig(count=config.sim_nodes), informers=informers, clock=clock)
+                               SimulatedNodesConfig(count=config.sim_nodes, lease_duration=sim_lease_duration(config)),
+                               informers=informers, clock=clock)
         supervisor.spawn("simulated-nodes", nodes.run())
         supervisor.on_stop("simulated-nodes", nodes.close)
     informers.start(lambda name, coro: supervisor.spawn(name, coro))
@@ -178,6 +179,12 @@ def start_components(config: ServerConfig, supervisor: Supervisor, operations) -
     from .memory import trim_periodically
 
     supervisor.spawn("memory-trim", trim_periodically(), essential=False)
+
+
+def sim_lease_duration(config: ServerConfig) -> int:
+    """The in-process simulated nodes' lease: the kubelet's 40 s, shortened when the node monitor's grace
+    period is shorter, so a short grace period (tests, demos of node loss) never makes healthy nodes flap."""
+    return max(1, min(40, int(config.node_monitor_grace_period)))
 
 
 def notify_systemd(message: str) -> None:

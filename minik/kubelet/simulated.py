@@ -43,9 +43,12 @@ class SimulatedNodesConfig:
     labels: dict = field(default_factory=dict)
     ready_delay: float = 0.5
     run_seconds: float = 2.0  # for pods that run to completion (restartPolicy Never/OnFailure)
-    lease_duration: int = 40
-    renew_interval: float = 10.0
+    lease_duration: int = 40  # seconds; renewed every quarter of it, like the kubelet's node lease
     status_interval: float = 300.0  # the kubelet's nodeStatusReportFrequency: status posts when unchanged
+
+    @property
+    def renew_interval(self) -> float:
+        return self.lease_duration * 0.25
 
 
 class SimulatedNodes:
