@@ -15,15 +15,13 @@ from typing import Any
 
 import yaml
 
-from ..api.meta import json_copy
-from ..api import errors
-from ..api.meta import now_rfc3339
+from ..api.meta import json_copy, now_rfc3339
+from ..api import errors, schema as openapi_schema
 from ..api.resources import ResourceInfo
 from ..registry.registry import Registry
 from ..registry.store import Context, DeleteOptions, GenericStore, ListOptions
 from ..registry.strategy import get_path, set_path
 from . import fieldmanager, patch as patching
-from ..api import schema as openapi_schema
 from .openapi import OpenAPI, strict_decoding_error, unknown_field_warnings
 from .patchmeta import schema_for
 

@@ -18,8 +18,7 @@ exactly as Kubernetes does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from dataclasses import field as dataclass_field
+from dataclasses import dataclass, field as dataclass_field, replace
 from types import MappingProxyType
 from typing import Any
 

@@ -20,7 +20,7 @@ import yaml
 
 from ..api.errors import APIError
 from ..api.resources import ResourceInfo
-from .interface import WatchEvent
+from .interface import WatchEvent, delete_options
 
 
 class KubeconfigError(ValueError):
@@ -175,13 +175,8 @@ class HttpClient:
     async def delete(self, info: ResourceInfo, name: str, namespace: str = "", *,
                      grace_period_seconds: int | None = None, propagation_policy: str = "",
                      preconditions: dict | None = None) -> dict:
-        body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        if grace_period_seconds is not None:
-            body["gracePeriodSeconds"] = grace_period_seconds
-        if propagation_policy:
-            body["propagationPolicy"] = propagation_policy
-        if preconditions:
-            body["preconditions"] = preconditions
+        body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                **delete_options(grace_period_seconds, propagation_policy, preconditions)}
         return await self._request("DELETE", self.path(info, namespace, name), body=body)
 
 

@@ -70,6 +70,19 @@ def resource(plural: str, group: str = "") -> ResourceInfo:
     return _BUILTIN[(group, plural)]
 
 
+def delete_options(grace_period_seconds: int | None = None, propagation_policy: str = "",
+                   preconditions: dict | None = None) -> dict:
+    """The fields of a DeleteOptions body that `Client.delete` was given (empty when none)."""
+    body: dict = {}
+    if grace_period_seconds is not None:
+        body["gracePeriodSeconds"] = grace_period_seconds
+    if propagation_policy:
+        body["propagationPolicy"] = propagation_policy
+    if preconditions:
+        body["preconditions"] = preconditions
+    return body
+
+
 def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and exc.code == 409 and exc.reason == "Conflict"
 

@@ -17,7 +17,7 @@ from ..api.resources import ResourceInfo
 from ..apiserver.operations import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH, Operations, WriteOptions
 from ..registry.store import ListOptions, User
 from ..storage import CompactedError
-from .interface import RAW_ITEMS, WatchEvent
+from .interface import RAW_ITEMS, WatchEvent, delete_options
 
 CONTROLLER = User("system:minik-controller-manager", ("system:masters",))
 
@@ -116,13 +116,7 @@ class LocalClient:
     async def delete(self, info: ResourceInfo, name: str, namespace: str = "", *,
                      grace_period_seconds: int | None = None, propagation_policy: str = "",
                      preconditions: dict | None = None) -> dict:
-        body: dict = {}
-        if grace_period_seconds is not None:
-            body["gracePeriodSeconds"] = grace_period_seconds
-        if propagation_policy:
-            body["propagationPolicy"] = propagation_policy
-        if preconditions:
-            body["preconditions"] = preconditions
+        body = delete_options(grace_period_seconds, propagation_policy, preconditions)
         obj, _ = await self._ops.delete(self._store(info), namespace, name, body or None, self._user,
                                         self._options(""))
         return obj

@@ -25,10 +25,9 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
-from ..api.meta import json_copy
+from ..api.meta import format_time, json_copy, owner_reference, parse_time
 from ..api.cron import Schedule, ScheduleError, parse_schedule
 from ..api.errors import APIError
-from ..api.meta import format_time, owner_reference, parse_time
 from ..client.informer import controller_uid_index
 from ..client.interface import is_already_exists, is_not_found, resource
 from .base import Controller

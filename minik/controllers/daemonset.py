@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 
-from ..api.meta import json_copy
+from ..api.meta import json_copy, key_of
 from ..api.errors import APIError
-from ..api.meta import key_of
 from ..api.selectors import SelectorError, label_selector_from_dict
 from ..client.informer import controller_uid_index
 from ..client.interface import is_not_found, resource
 from .base import Controller
-from .job import Expectations
+from .expectations import Expectations
 from .podutil import is_pod_available, is_pod_ready, is_terminal, pod_from_template
 from .revisions import REVISION_HASH_LABEL, History, matches, new_revision, revision_name, revision_number, \
     template_hash
@@ -456,7 +455,7 @@ class DaemonSetController(Controller):
                     self.expectations.creation_observed(key)  # skipped: not expected either
                 break
         for pod in to_delete:
-            self.expectations.expect_deletion(key, pod["metadata"]["uid"])
+            self.expectations.expect_deletions(key, [pod["metadata"]["uid"]])
             try:
                 await self._delete_pod(ds, pod)
             except APIError as exc:

@@ -25,9 +25,8 @@ from __future__ import annotations
 import logging
 import math
 
-from ..api.meta import json_copy
+from ..api.meta import controller_of, format_time, json_copy, key_of, parse_time
 from ..api.errors import APIError
-from ..api.meta import controller_of, format_time, key_of, parse_time
 from ..apiserver.operations import STRATEGIC_PATCH
 from ..client.informer import controller_uid_index
 from ..client.interface import is_already_exists, is_not_found, resource

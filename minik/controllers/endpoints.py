@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import math
 
-from ..api.meta import json_copy
+from ..api.meta import json_copy, key_of, parse_time, split_key
 from ..api.errors import APIError
-from ..api.meta import key_of, parse_time, split_key
 from ..client.interface import is_already_exists, is_conflict, is_not_found, resource
 from .base import Controller
 from .podutil import is_pod_ready, is_terminal

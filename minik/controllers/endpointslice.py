@@ -28,9 +28,8 @@ import logging
 
 import orjson
 
-from ..api.meta import json_copy
+from ..api.meta import json_copy, key_of, split_key
 from ..api.errors import APIError
-from ..api.meta import key_of, split_key
 from ..client.interface import is_already_exists, is_conflict, is_not_found, resource
 from .base import Controller
 from .endpoints import (

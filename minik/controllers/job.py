@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..api.meta import json_copy
+from ..api.meta import format_time, json_copy, key_of, parse_time
 from ..api.errors import APIError
-from ..api.meta import format_time, key_of, parse_time
 from ..client.informer import controller_uid_index
 from ..client.interface import is_not_found, resource
 from .base import Controller
+from .expectations import Expectations
 from .podutil import condition_status, is_active, is_pod_ready, is_terminal, pod_from_template
 
 JOBS = resource("jobs", "batch")
@@ -46,67 +46,10 @@ DEFAULT_POD_FAILURE_BACKOFF = 10.0  # DefaultJobPodFailureBackOff
 MAX_POD_FAILURE_BACKOFF = 600.0  # MaxJobPodFailureBackOff
 MAX_UNCOUNTED_PODS = 500
 MAX_POD_CREATE_DELETE_PER_SYNC = 500
-EXPECTATIONS_TTL = 300.0  # controller.ExpectationsTimeout
 
 REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"
 REASON_DEADLINE = "DeadlineExceeded"
 REASON_COMPLETIONS_REACHED = "CompletionsReached"
-
-
-# --- expectations (controller.ControllerExpectations / UIDTrackingControllerExpectations) ---
-
-
-@dataclass
-class _Expected:
-    adds: int = 0
-    deletes: set[str] = field(default_factory=set)  # pod uids
-    since: float = 0.0
-
-
-class Expectations:
-    """Writes a controller made that its informer has not shown yet, per controller key.
-
-    While any are outstanding, a sync must not act on the cached pod list again (it would create or
-    delete twice). They expire after 5 minutes, as Kubernetes' do, so a lost watch event cannot wedge a
-    controller.
-    """
-
-    def __init__(self, clock):
-        self._clock = clock
-        self._items: dict[str, _Expected] = {}
-
-    def _entry(self, key: str) -> _Expected:
-        entry = self._items.get(key)
-        if entry is None:
-            entry = self._items[key] = _Expected()
-        entry.since = self._clock.monotonic()
-        return entry
-
-    def expect_creations(self, key: str, count: int) -> None:
-        if count > 0:
-            self._entry(key).adds += count
-
-    def creation_observed(self, key: str) -> None:
-        entry = self._items.get(key)
-        if entry is not None and entry.adds > 0:
-            entry.adds -= 1
-
-    def expect_deletion(self, key: str, uid: str) -> None:
-        self._entry(key).deletes.add(uid)
-
-    def deletion_observed(self, key: str, uid: str) -> None:
-        entry = self._items.get(key)
-        if entry is not None:
-            entry.deletes.discard(uid)
-
-    def satisfied(self, key: str) -> bool:
-        entry = self._items.get(key)
-        if entry is None or (entry.adds <= 0 and not entry.deletes):
-            return True
-        return self._clock.monotonic() - entry.since > EXPECTATIONS_TTL
-
-    def forget(self, key: str) -> None:
-        self._items.pop(key, None)
 
 
 # --- small Job helpers ---
@@ -676,7 +619,7 @@ class JobController(Controller):
         ready = removed = 0
         error: Exception | None = None
         for pod in pods:
-            self.expectations.expect_deletion(key, pod["metadata"]["uid"])
+            self.expectations.expect_deletions(key, [pod["metadata"]["uid"]])
             try:
                 await self._remove_finalizer(pod)
                 await self._delete_pod(job, pod)

@@ -26,9 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from ..api.meta import json_copy
+from ..api.meta import format_time, json_copy, parse_time
 from ..api.errors import APIError
-from ..api.meta import format_time, parse_time
 from ..api.resources import BUILTIN_RESOURCES, ResourceInfo
 from ..client.interface import Client, is_conflict, is_not_found, resource
 from .base import Controller

@@ -31,9 +31,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from ..api.meta import json_copy
+from ..api.meta import format_time, json_copy, parse_time
 from ..api.errors import APIError
-from ..api.meta import format_time, parse_time
 from ..apiserver.operations import STRATEGIC_PATCH
 from ..client.informer import node_name_index
 from ..client.interface import is_conflict, is_not_found, resource

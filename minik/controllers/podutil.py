@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..api.meta import json_copy
-from ..api.meta import owner_reference, parse_time
+from ..api.meta import json_copy, owner_reference, parse_time
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 

@@ -20,7 +20,6 @@ claims ReplicaSets the same way.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -28,14 +27,14 @@ from typing import Awaitable, Callable
 
 import orjson
 
-from ..api.meta import json_copy
+from ..api.meta import controller_of, format_time, json_copy, key_of, parse_time
 from ..api.errors import APIError
-from ..api.meta import controller_of, format_time, key_of, parse_time
 from ..api.selectors import LabelSelector, SelectorError, label_selector_from_dict
 from ..apiserver.operations import STRATEGIC_PATCH
 from ..client.informer import controller_uid_index
 from ..client.interface import is_conflict, is_not_found, resource
 from .base import Controller
+from .expectations import EXPECTATIONS_TIMEOUT, Expectations
 from .podutil import is_active, is_pod_available, is_pod_ready, pod_from_template, ready_since
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,6 @@ CONTROLLER_UID_INDEX = "controller-uid"
 
 BURST_REPLICAS = 500  # replicaset.BurstReplicas: creates or deletes per sync
 SLOW_START_INITIAL_BATCH_SIZE = 1  # controller.SlowStartInitialBatchSize
-EXPECTATIONS_TIMEOUT = 5 * 60.0  # controller.ExpectationsTimeout
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 # event reasons (pkg/controller/controller_utils.go)
@@ -137,57 +135,6 @@ async def claim(owner: dict, objects: list[dict], selector: LabelSelector, *, ma
     if errors:
         raise errors[0]
     return claimed
-
-
-# --- expectations (controller.ControllerExpectations / UIDTrackingControllerExpectations) ---
-
-
-@dataclasses.dataclass
-class _Expectation:
-    add: int
-    deletes: set[str]
-    timestamp: float
-
-
-class Expectations:
-    """What a controller is waiting to see in its informer after its own creates and deletes.
-
-    Without it a sync that runs before the informer has caught up would count too few (or too many) pods
-    and create (or delete) them again. Expectations expire after five minutes so a lost watch event
-    cannot wedge a controller.
-    """
-
-    def __init__(self, clock, ttl: float = EXPECTATIONS_TIMEOUT):
-        self._clock = clock
-        self._ttl = ttl
-        self._records: dict[str, _Expectation] = {}
-
-    def satisfied(self, key: str) -> bool:
-        record = self._records.get(key)
-        if record is None:
-            return True  # nothing expected (a new controller, or one we forgot)
-        if record.add <= 0 and not record.deletes:
-            return True
-        return self._clock.monotonic() - record.timestamp > self._ttl
-
-    def expect_creations(self, key: str, count: int) -> None:
-        self._records[key] = _Expectation(count, set(), self._clock.monotonic())
-
-    def expect_deletions(self, key: str, pod_keys: list[str]) -> None:
-        self._records[key] = _Expectation(0, set(pod_keys), self._clock.monotonic())
-
-    def creation_observed(self, key: str) -> None:
-        record = self._records.get(key)
-        if record is not None:
-            record.add -= 1
-
-    def deletion_observed(self, key: str, pod_key: str) -> None:
-        record = self._records.get(key)
-        if record is not None:
-            record.deletes.discard(pod_key)
-
-    def delete(self, key: str) -> None:
-        self._records.pop(key, None)
 
 
 # --- which pods to delete (controller.ActivePodsWithRanks) ---
@@ -352,7 +299,7 @@ class ReplicaSetController(Controller):
 
     def _replica_set_deleted(self, rs: dict) -> None:
         key = key_of(rs)
-        self.expectations.delete(key)
+        self.expectations.forget(key)
         self.queue.add(key)
 
     def _resolve(self, namespace: str, ref: dict) -> dict | None:
@@ -429,7 +376,7 @@ class ReplicaSetController(Controller):
     async def reconcile(self, key: str) -> None:
         rs = self.replicasets.get(key)
         if rs is None:
-            self.expectations.delete(key)
+            self.expectations.forget(key)
             return
         needs_sync = self.expectations.satisfied(key)
         selector = selector_of(rs)

@@ -18,9 +18,8 @@ import struct
 
 import orjson
 
-from ..api.meta import json_copy
+from ..api.meta import json_copy, owner_reference
 from ..api.errors import APIError
-from ..api.meta import owner_reference
 from ..client.informer import SharedInformer, controller_uid_index
 from ..client.interface import Client, is_already_exists, is_not_found, resource
 

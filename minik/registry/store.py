@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
 
-from ..api.meta import json_copy
-from ..api import errors
-from ..api import validation as v
-from ..api.meta import decode, encode_compact, format_time, generate_name, metadata, new_uid, now, now_rfc3339
+from ..api.meta import decode, encode_compact, format_time, generate_name, json_copy, metadata, new_uid, now, now_rfc3339
+from ..api import errors, validation as v
 from ..api.resources import ResourceInfo
 from ..api.selectors import FieldSelector, LabelSelector, SelectorError, parse_field_selector, parse_label_selector
 from ..storage import (

@@ -257,26 +257,24 @@ class RevisionedStore:
         return kv
 
     async def update(self, key: str, value: Value, *, expected_revision: int) -> KeyValue:
-        self._check_writable()
-        prev = self._latest(key)
-        if prev is None:
-            raise NotFoundError(key)
-        if expected_revision and prev.mod_revision != expected_revision:
-            raise ConflictError(key, expected_revision, prev.mod_revision)
-        kv, future = self._sequence("MODIFIED", key, value, prev)
+        kv, future = self._sequence("MODIFIED", key, value, self._existing(key, expected_revision))
         await future
         return kv
 
     async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
+        kv, future = self._sequence("DELETED", key, None, self._existing(key, expected_revision))
+        await future
+        return kv
+
+    def _existing(self, key: str, expected_revision: int) -> KeyValue:
+        """The key's latest value, checked writable, present and (when given) at `expected_revision`."""
         self._check_writable()
         prev = self._latest(key)
         if prev is None:
             raise NotFoundError(key)
         if expected_revision and prev.mod_revision != expected_revision:
             raise ConflictError(key, expected_revision, prev.mod_revision)
-        kv, future = self._sequence("DELETED", key, None, prev)
-        await future
-        return kv
+        return prev
 
     # --- reads ---
 

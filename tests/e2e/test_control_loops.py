@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -444,3 +443,19 @@ def test_cronjob_fires(minik_server, cronjob_started):
     assert status.get("lastScheduleTime") and status.get("lastSuccessfulTime")
     assert re.search(r"SuccessfulCreate\s+.*cronjob-controller\s+Created job tick-\d+",
                      server.kubectl_ok("describe", "cronjob", "tick", "-n", CRONJOB_NAMESPACE))
+
+
+def test_readme_example_manifest(minik_server, namespace):
+    """manifests/web.yaml, the README's first workload: rolls out, and its Service gets the pods' addresses."""
+    server = minik_server
+    out = server.kubectl_ok("apply", "-n", namespace, "-f", str(REPO / "manifests" / "web.yaml"))
+    assert out.split("\n")[:2] == ["deployment.apps/web created", "service/web created"], out
+    server.kubectl_ok("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s")
+    pod_ips = {p["status"]["podIP"] for p in live_pods(server, namespace, "app=web")}
+
+    def addresses():
+        subsets = get(server, namespace, "endpoints", "web").get("subsets") or []
+        return {a["ip"] for s in subsets for a in s.get("addresses", [])} == pod_ips
+
+    eventually(addresses, "the Service's Endpoints list the three pods")
+    assert len(pod_ips) == 3

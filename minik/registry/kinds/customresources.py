@@ -11,8 +11,7 @@ from __future__ import annotations
 
 
 from ...api.meta import json_copy
-from ...api import schema as openapi_schema
-from ...api import validation as v
+from ...api import schema as openapi_schema, validation as v
 from ...api.resources import ResourceInfo
 from ..strategy import Strategy
 

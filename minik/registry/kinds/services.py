@@ -12,10 +12,8 @@ import ipaddress
 import random
 import time
 
-from ...api.meta import json_copy
-from ...api import errors
-from ...api import validation as v
-from ...api.meta import decode
+from ...api.meta import decode, json_copy
+from ...api import errors, validation as v
 from ..strategy import Strategy
 
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")

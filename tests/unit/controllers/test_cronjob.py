@@ -9,44 +9,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from minik.api.errors import APIError
 from minik.api.meta import format_time, parse_time
 from minik.client.interface import resource
 from minik.controllers.cronjob import CronJobController
+from tests.unit.controllers.helpers import recorded, retrying
 
 CRONJOBS = resource("cronjobs", "batch")
 JOBS = resource("jobs", "batch")
 UTC = dt.timezone.utc
-
-
-def recorded(controller) -> list[tuple[str, str, str]]:
-    """(object name, reason, message) of every event the controller records from now on.
-
-    Read from the controller rather than the Events API: the recorder names Events by (fake) time, so
-    two events about one object at the same fake instant collide there.
-    """
-    seen: list[tuple[str, str, str]] = []
-    original = controller.record
-
-    def record(obj: dict, event_type: str, reason: str, message: str) -> None:
-        seen.append((obj["metadata"]["name"], reason, message))
-        original(obj, event_type, reason, message)
-
-    controller.record = record
-    return seen
-
-
-async def retrying(write):
-    """Run an API write, retrying 409s: the store answers Conflict to a write that races another still
-    awaiting its commit (its retries do not yield), as a kubectl user would retry."""
-    for _ in range(20):
-        try:
-            return await write()
-        except APIError as exc:
-            if exc.code != 409:
-                raise
-            await asyncio.sleep(0.01)
-    raise AssertionError("the write kept conflicting")
 
 
 def cronjob_manifest(name: str, schedule: str = "*/1 * * * *", **spec) -> dict:

@@ -6,15 +6,12 @@ affinity names (`matchFields metadata.name`, as the DaemonSet controller pins it
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-
 import pytest
 
-from minik.api.errors import APIError
 from minik.client.interface import resource
 from minik.controllers.daemonset import DaemonSetController
-from minik.kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+from tests.unit.controllers.helpers import (
+    advance_until, bind_pods, recorded, retrying, running_nodes, start_nodes, stop_nodes)
 
 PODS = resource("pods")
 NODES = resource("nodes")
@@ -27,26 +24,6 @@ DEFAULT_TOLERATIONS = {
 }
 
 
-async def start_nodes(cluster, count: int, *, prefix: str = "sim-node-", ready_delay: float = 0.0) -> SimulatedNodes:
-    sim = SimulatedNodes(cluster.client, SimulatedNodesConfig(count=count, name_prefix=prefix,
-                                                              ready_delay=ready_delay),
-                         informers=cluster.informers, clock=cluster.clock)
-    await sim.register()
-    return sim
-
-
-async def stop_nodes(cluster, sims: list[SimulatedNodes]) -> None:
-    """Let the simulated kubelets' pending timers run out before closing them: a task cancelled while
-    it sleeps on the fake clock leaves its pod work un-awaited (a RuntimeWarning)."""
-    for sim in sims:
-        for name in sim.names:
-            sim.stop_heartbeat(name)  # no new pod work from here on
-    await cluster.clock.advance(3600)
-    await asyncio.sleep(0.01)
-    for sim in sims:
-        await sim.close()
-
-
 def affinity_node(pod: dict) -> str:
     required = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
@@ -55,65 +32,6 @@ def affinity_node(pod: dict) -> str:
             if field.get("key") == "metadata.name" and field.get("operator") == "In":
                 return field["values"][0]
     return ""
-
-
-async def bind_pods(cluster, node_names: list[str]) -> None:
-    """Stand-in scheduler: binds each unbound pod to its affinity's node, else round-robin."""
-    pending: asyncio.Queue = asyncio.Queue()
-    informer = cluster.informers.informer(PODS)
-    informer.add_handler(pending.put_nowait, lambda old, new: pending.put_nowait(new))
-    turn = itertools.count()
-    while True:
-        pod = await pending.get()
-        meta = pod["metadata"]
-        if pod["spec"].get("nodeName") or meta.get("deletionTimestamp"):
-            continue
-        node = affinity_node(pod) or node_names[next(turn) % len(node_names)]
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                   "target": {"kind": "Node", "name": node}}
-        try:
-            await cluster.client.create(PODS, binding, meta["namespace"], subresource="binding", name=meta["name"])
-        except APIError:
-            pass  # bound already, or gone
-
-
-async def advance_until(cluster, check, *, step: float = 1.0, limit: float = 120.0, message: str = ""):
-    elapsed = 0.0
-    while True:
-        result = await check()
-        if result:
-            return result
-        if elapsed >= limit:
-            raise AssertionError(message or f"condition not reached within {limit}s of fake time")
-        await cluster.clock.advance(step)
-        elapsed += step
-        await asyncio.sleep(0.005)
-
-
-def recorded(controller) -> list[tuple[str, str, str]]:
-    """(object name, reason, message) of every event the controller records (see test_job.recorded)."""
-    seen: list[tuple[str, str, str]] = []
-    original = controller.record
-
-    def record(obj: dict, event_type: str, reason: str, message: str) -> None:
-        seen.append((obj["metadata"]["name"], reason, message))
-        original(obj, event_type, reason, message)
-
-    controller.record = record
-    return seen
-
-
-async def retrying(write):
-    """Run an API write, retrying 409s: the store answers Conflict to a write that races another still
-    awaiting its commit (its retries do not yield), as a kubectl user would retry."""
-    for _ in range(20):
-        try:
-            return await write()
-        except APIError as exc:
-            if exc.code != 409:
-                raise
-            await asyncio.sleep(0.01)
-    raise AssertionError("the write kept conflicting")
 
 
 def daemonset_manifest(name: str, image: str = "agent:1", **spec) -> dict:
@@ -146,10 +64,10 @@ async def ds_status(cluster, name: str) -> dict:
 @pytest.fixture
 async def three_nodes(cluster):
     sim = await start_nodes(cluster, 3)
-    cluster.spawn("binder", bind_pods(cluster, sim.names))
+    cluster.spawn("binder", bind_pods(cluster, sim.names, choose_node=affinity_node))
     sims = [sim]
     yield sims
-    await stop_nodes(cluster, sims)
+    await stop_nodes(cluster, *sims)
 
 
 async def test_daemonset_runs_one_pod_per_eligible_node(cluster, three_nodes):
@@ -184,7 +102,7 @@ async def test_daemonset_runs_one_pod_per_eligible_node(cluster, three_nodes):
     assert sum(reason == "SuccessfulCreate" for _, reason, _ in seen) == 2
 
     # A node that joins later gets its pod; one whose taint goes away too.
-    late = await start_nodes(cluster, 1, prefix="late-node-")
+    late = await start_nodes(cluster, 1, name_prefix="late-node-")
     three_nodes.append(late)
     await retrying(lambda: cluster.client.patch(NODES, tainted, {"spec": {"taints": None}}))
 
@@ -222,9 +140,7 @@ async def test_node_selector_and_misplaced_pods(cluster, three_nodes):
 
 
 async def test_rolling_update_stays_within_max_unavailable(cluster):
-    sim = await start_nodes(cluster, 3, ready_delay=5.0)
-    cluster.spawn("binder", bind_pods(cluster, sim.names))
-    try:
+    async with running_nodes(cluster, 3, ready_delay=5.0, choose_node=affinity_node):
         seen = recorded(cluster.start(DaemonSetController))
         await cluster.client.create(DAEMONSETS, daemonset_manifest("roll"), "default")
 
@@ -263,14 +179,10 @@ async def test_rolling_update_stays_within_max_unavailable(cluster):
         assert {p["metadata"]["labels"]["controller-revision-hash"] for p in pods} == {new_hash}
         assert sum(reason == "SuccessfulDelete" for _, reason, _ in seen) == 3
         assert sum(reason == "SuccessfulCreate" for _, reason, _ in seen) == 6
-    finally:
-        await stop_nodes(cluster, [sim])
 
 
 async def test_rolling_update_with_surge_keeps_every_node_available(cluster):
-    sim = await start_nodes(cluster, 3, ready_delay=5.0)
-    cluster.spawn("binder", bind_pods(cluster, sim.names))
-    try:
+    async with running_nodes(cluster, 3, ready_delay=5.0, choose_node=affinity_node):
         cluster.start(DaemonSetController)
         manifest = daemonset_manifest("surge", updateStrategy={
             "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
@@ -301,8 +213,6 @@ async def test_rolling_update_with_surge_keeps_every_node_available(cluster):
         await advance_until(cluster, rolled)
         assert least_available == 3  # maxUnavailable 0: every node keeps a ready pod throughout
         assert most_pods == 4  # maxSurge 1: one extra pod at a time
-    finally:
-        await stop_nodes(cluster, [sim])
 
 
 async def test_on_delete_replaces_pods_only_when_deleted(cluster, three_nodes):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 
 import pytest
 
-from minik.api.errors import APIError
 from minik.apiserver.operations import JSON_PATCH
 from minik.client.interface import resource
 from minik.controllers.deployment import DeploymentController, resolve_fenceposts
 from minik.controllers.hashing import compute_hash, equal_ignore_hash, safe_encode_string
 from minik.controllers.replicaset import ReplicaSetController
-from minik.kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+from tests.unit.controllers.helpers import Binder, capture_events, condition, retrying, start_nodes
 
 PODS = resource("pods")
 REPLICASETS = resource("replicasets", "apps")
@@ -23,42 +21,10 @@ NS = "default"
 REVISION = "deployment.kubernetes.io/revision"
 
 
-class Binder:
-    """Stands in for the scheduler: binds unbound pods round-robin to the simulated nodes."""
-
-    def __init__(self, cluster, nodes: list[str]):
-        self.client = cluster.client
-        self.nodes = itertools.cycle(nodes)
-        self.pods = cluster.informers.informer(PODS)
-        self._wake = asyncio.Event()
-        self._tried: set[str] = set()
-        self.pods.add_handler(lambda pod: self._wake.set(), lambda old, new: self._wake.set())
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            for pod in self.pods.list():
-                meta = pod["metadata"]
-                if pod["spec"].get("nodeName") or meta.get("deletionTimestamp") or meta["uid"] in self._tried:
-                    continue
-                self._tried.add(meta["uid"])
-                binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                           "target": {"kind": "Node", "name": next(self.nodes)}}
-                try:
-                    await self.client.create(PODS, binding, meta["namespace"], subresource="binding", name=meta["name"])
-                except APIError as exc:
-                    if exc.code == 409 and "already assigned" not in exc.message:  # a write raced ours: again
-                        self._tried.discard(meta["uid"])
-                        asyncio.get_running_loop().call_later(0.01, self._wake.set)
-
-
 @pytest.fixture
 async def apps(cluster):
     """Simulated nodes, the binder and both controllers."""
-    sim = SimulatedNodes(cluster.client, SimulatedNodesConfig(count=3, ready_delay=0.0),
-                         informers=cluster.informers, clock=cluster.clock)
-    await sim.register()
+    sim = await start_nodes(cluster, 3)
     binder = Binder(cluster, sim.names)
     cluster.start(ReplicaSetController)
     cluster.start(DeploymentController)
@@ -70,18 +36,7 @@ async def apps(cluster):
 
 @pytest.fixture
 def events(cluster, monkeypatch) -> list[dict]:
-    """Events as the controllers record them (from the API, events about one object in one fake-clock
-    instant collide on their names: the recorder names them after the time)."""
-    recorded: list[dict] = []
-    original = cluster.recorder.event
-
-    def event(obj, event_type, reason, message, *, component=""):
-        recorded.append({"kind": obj.get("kind"), "name": obj["metadata"]["name"], "type": event_type,
-                         "reason": reason, "message": message, "component": component})
-        original(obj, event_type, reason, message, component=component)
-
-    monkeypatch.setattr(cluster.recorder, "event", event)
-    return recorded
+    return capture_events(cluster, monkeypatch)
 
 
 def deployment(name: str = "web", replicas: int = 3, image: str = "nginx:1.25", *, annotations: dict | None = None,
@@ -97,15 +52,8 @@ def deployment(name: str = "web", replicas: int = 3, image: str = "nginx:1.25", 
 
 
 async def patch(cluster, body, *, resource_info=DEPLOYMENTS, name: str = "web", **kwargs) -> dict:
-    """A user's patch. Retried on 409: the in-process store can refuse a patch that races another write
-    to the same object (its retry loop does not yield; see the report), which a user would just re-run."""
-    for attempt in range(50):
-        try:
-            return await cluster.client.patch(resource_info, name, body, NS, **kwargs)
-        except APIError as exc:
-            if exc.code != 409 or attempt == 49:
-                raise
-            await asyncio.sleep(0.01)
+    """A user's patch, retried on 409s as a user would re-run it (see `retrying`)."""
+    return await retrying(lambda: cluster.client.patch(resource_info, name, body, NS, **kwargs), attempts=50)
 
 
 NEVER_READY = {"sim.minik.io/never-ready": "true"}
@@ -122,10 +70,6 @@ async def get_deployment(cluster, name: str = "web") -> dict:
 
 async def replica_sets(cluster, app: str = "web") -> list[dict]:
     return await cluster.list("replicasets", group="apps", label_selector=f"app={app}")
-
-
-def condition(obj: dict, condition_type: str) -> dict | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == condition_type), None)
 
 
 def rolled_out(d: dict) -> bool:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from minik.api.meta import owner_reference
-from minik.api.resources import ResourceInfo
 from minik.client.interface import resource
 from minik.controllers.garbagecollector import GarbageCollector
+from tests.unit.controllers.helpers import CRDS, WIDGET_CRD, WIDGETS
 
 DEPLOYMENTS = resource("deployments", "apps")
 REPLICASETS = resource("replicasets", "apps")
 PODS = resource("pods")
 CONFIGMAPS = resource("configmaps")
-CRDS = resource("customresourcedefinitions", "apiextensions.k8s.io")
-WIDGETS = ResourceInfo("example.com", "v1", "Widget", "widgets", True)
 LABELS = {"app": "web"}
 TEMPLATE = {"metadata": {"labels": LABELS}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}
 
@@ -72,14 +70,7 @@ async def test_dangling_owner_is_collected(cluster):
 
 async def test_owner_from_custom_resource(cluster):
     cluster.start(GarbageCollector)
-    await cluster.client.create(CRDS, {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "schema": {"openAPIV3Schema": {"type": "object",
-                                                              "x-kubernetes-preserve-unknown-fields": True}}}]}})
+    await cluster.client.create(CRDS, WIDGET_CRD)
     widget = await cluster.client.create(WIDGETS, {"apiVersion": "example.com/v1", "kind": "Widget",
                                                    "metadata": {"name": "w", "namespace": "default"}}, "default")
     await cluster.client.create(CONFIGMAPS, {

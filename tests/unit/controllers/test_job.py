@@ -7,16 +7,14 @@ run them (Ready at once) and finish them after `sim.minik.io/run-seconds` of fak
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
-from minik.api.errors import APIError
 from minik.client.interface import resource
 from minik.controllers.job import JOB_TRACKING_FINALIZER, JobController
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.ttlafterfinished import TTLAfterFinishedController
-from minik.kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+from tests.unit.controllers.helpers import advance_until, condition, recorded, retrying, running_nodes
 
 PODS = resource("pods")
 JOBS = resource("jobs", "batch")
@@ -25,68 +23,8 @@ EVENTS = resource("events")
 
 @pytest.fixture
 async def nodes(cluster):
-    sim = SimulatedNodes(cluster.client, SimulatedNodesConfig(count=2, ready_delay=0.0, run_seconds=2.0),
-                         informers=cluster.informers, clock=cluster.clock)
-    await sim.register()
-    cluster.spawn("binder", bind_pods(cluster, sim.names))
-    yield sim
-    await stop_nodes(cluster, sim)
-
-
-async def stop_nodes(cluster, sim: SimulatedNodes) -> None:
-    """Let the simulated kubelet's pending timers run out before closing it: a task cancelled while it
-    sleeps on the fake clock leaves its pod work un-awaited (a RuntimeWarning)."""
-    for name in sim.names:
-        sim.stop_heartbeat(name)  # no new pod work from here on
-    await cluster.clock.advance(3600)
-    await asyncio.sleep(0.01)
-    await sim.close()
-
-
-async def bind_pods(cluster, node_names: list[str]) -> None:
-    """Stand-in scheduler: binds every unbound pod, round-robin over `node_names`."""
-    pending: asyncio.Queue = asyncio.Queue()
-    informer = cluster.informers.informer(PODS)
-    informer.add_handler(pending.put_nowait, lambda old, new: pending.put_nowait(new))
-    turn = itertools.count()
-    while True:
-        pod = await pending.get()
-        meta = pod["metadata"]
-        if pod["spec"].get("nodeName") or meta.get("deletionTimestamp"):
-            continue
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                   "target": {"kind": "Node", "name": node_names[next(turn) % len(node_names)]}}
-        try:
-            await cluster.client.create(PODS, binding, meta["namespace"], subresource="binding", name=meta["name"])
-        except APIError:
-            pass  # bound already, or gone
-
-
-async def advance_until(cluster, check, *, step: float = 1.0, limit: float = 120.0, message: str = ""):
-    """Move fake time forward in steps until `check()` (async) holds."""
-    elapsed = 0.0
-    while True:
-        result = await check()
-        if result:
-            return result
-        if elapsed >= limit:
-            raise AssertionError(message or f"condition not reached within {limit}s of fake time")
-        await cluster.clock.advance(step)
-        elapsed += step
-        await asyncio.sleep(0.005)
-
-
-async def retrying(write):
-    """Run an API write, retrying 409s: the store answers Conflict to a write that races another still
-    awaiting its commit (its retries do not yield), as a kubectl user would retry."""
-    for _ in range(20):
-        try:
-            return await write()
-        except APIError as exc:
-            if exc.code != 409:
-                raise
-            await asyncio.sleep(0.01)
-    raise AssertionError("the write kept conflicting")
+    async with running_nodes(cluster, 2, run_seconds=2.0) as sim:
+        yield sim
 
 
 def job_manifest(name: str, *, completions=1, parallelism=1, annotations=None, **spec) -> dict:
@@ -97,29 +35,8 @@ def job_manifest(name: str, *, completions=1, parallelism=1, annotations=None, *
                          "restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox:1.36"}]}}}}
 
 
-def condition(obj: dict, kind: str) -> dict | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
-
-
 async def job_pods(cluster, name: str) -> list[dict]:
     return await cluster.list("pods", label_selector=f"batch.kubernetes.io/job-name={name}")
-
-
-def recorded(controller) -> list[tuple[str, str, str]]:
-    """(object name, reason, message) of every event the controller records from now on.
-
-    Read from the controller rather than the Events API: the recorder names Events by (fake) time, so
-    two events about one object at the same fake instant collide there.
-    """
-    seen: list[tuple[str, str, str]] = []
-    original = controller.record
-
-    def record(obj: dict, event_type: str, reason: str, message: str) -> None:
-        seen.append((obj["metadata"]["name"], reason, message))
-        original(obj, event_type, reason, message)
-
-    controller.record = record
-    return seen
 
 
 def events_for(seen: list[tuple[str, str, str]], name: str) -> list[tuple[str, str]]:
@@ -165,7 +82,7 @@ async def test_job_runs_to_completion_within_parallelism(cluster, nodes):
 
 
 async def test_pods_carry_the_tracking_finalizer_until_counted(cluster, nodes):
-    seen = recorded(cluster.start(JobController))
+    cluster.start(JobController)
     await cluster.client.create(JOBS, job_manifest("slow", annotations={"sim.minik.io/run-seconds": "30"}),
                                 "default")
 
@@ -202,7 +119,7 @@ async def test_failing_job_stops_at_backoff_limit(cluster, nodes):
 
 
 async def test_failed_pod_is_replaced_only_after_the_backoff(cluster, nodes):
-    seen = recorded(cluster.start(JobController))
+    cluster.start(JobController)
     manifest = job_manifest("retry", backoffLimit=3, annotations={"sim.minik.io/exit-code": "1",
                                                                    "sim.minik.io/run-seconds": "1"})
     await cluster.client.create(JOBS, manifest, "default")
@@ -248,7 +165,7 @@ async def test_active_deadline_fails_the_job_and_stops_its_pods(cluster, nodes):
 
 
 async def test_suspended_job_creates_no_pods_until_resumed(cluster, nodes):
-    seen = recorded(cluster.start(JobController))
+    cluster.start(JobController)
     await cluster.client.create(JOBS, job_manifest("later", suspend=True), "default")
 
     async def suspended():
@@ -266,7 +183,7 @@ async def test_suspended_job_creates_no_pods_until_resumed(cluster, nodes):
 
 
 async def test_indexed_job_gives_each_pod_its_index(cluster, nodes):
-    seen = recorded(cluster.start(JobController))
+    cluster.start(JobController)
     await cluster.client.create(JOBS, job_manifest("shard", completions=3, parallelism=3,
                                                    completionMode="Indexed"), "default")
     job = await advance_until(cluster, finished("Complete", cluster, "shard"))
@@ -282,7 +199,7 @@ async def test_indexed_job_gives_each_pod_its_index(cluster, nodes):
 
 
 async def test_ttl_deletes_a_finished_job(cluster, nodes):
-    seen = recorded(cluster.start(JobController))
+    cluster.start(JobController)
     cluster.start(TTLAfterFinishedController)
     cluster.start(GarbageCollector)  # the TTL controller deletes in the foreground, as Kubernetes does
     await cluster.client.create(JOBS, job_manifest("short-lived", ttlSecondsAfterFinished=30), "default")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from minik.api.resources import ResourceInfo
 from minik.client.interface import resource
 from minik.controllers.namespace import NamespaceController
+from tests.unit.controllers.helpers import CRDS, WIDGET_CRD, WIDGETS
 
 NAMESPACES = resource("namespaces")
 CONFIGMAPS = resource("configmaps")
 PODS = resource("pods")
-CRDS = resource("customresourcedefinitions", "apiextensions.k8s.io")
-WIDGETS = ResourceInfo("example.com", "v1", "Widget", "widgets", True)
-
-WIDGET_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {"group": "example.com", "scope": "Namespaced",
-             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-             "versions": [{"name": "v1", "served": True, "storage": True,
-                           "schema": {"openAPIV3Schema": {"type": "object",
-                                                          "x-kubernetes-preserve-unknown-fields": True}}}]},
-}
 
 
 async def fill(cluster, namespace: str, *, hold: bool = False) -> None:

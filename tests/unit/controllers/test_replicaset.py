@@ -4,66 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 
 import pytest
 
 from minik.api import errors
-from minik.api.errors import APIError
 from minik.api.meta import format_time
 from minik.client.informer import InformerFactory
 from minik.client.interface import resource
 from minik.controllers.base import ControllerContext
 from minik.controllers.replicaset import Expectations, ReplicaSetController, rank_pods_for_deletion, slow_start_batch
-from minik.kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+from tests.unit.controllers.helpers import Binder, capture_events, retrying, start_nodes
 
 PODS = resource("pods")
 REPLICASETS = resource("replicasets", "apps")
 NS = "default"
 
 
-class Binder:
-    """Stands in for the scheduler: binds unbound pods round-robin to the simulated nodes."""
-
-    def __init__(self, cluster, nodes: list[str]):
-        self.client = cluster.client
-        self.nodes = itertools.cycle(nodes)
-        self.enabled = True
-        self.pods = cluster.informers.informer(PODS)
-        self._wake = asyncio.Event()
-        self._tried: set[str] = set()
-        self.pods.add_handler(lambda pod: self._wake.set(), lambda old, new: self._wake.set())
-
-    def resume(self) -> None:
-        self.enabled = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self.enabled:
-                continue
-            for pod in self.pods.list():
-                meta = pod["metadata"]
-                if pod["spec"].get("nodeName") or meta.get("deletionTimestamp") or meta["uid"] in self._tried:
-                    continue
-                self._tried.add(meta["uid"])
-                binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                           "target": {"kind": "Node", "name": next(self.nodes)}}
-                try:
-                    await self.client.create(PODS, binding, meta["namespace"], subresource="binding", name=meta["name"])
-                except APIError as exc:
-                    if exc.code == 409 and "already assigned" not in exc.message:  # a write raced ours: again
-                        self._tried.discard(meta["uid"])
-                        asyncio.get_running_loop().call_later(0.01, self._wake.set)
-
-
 @pytest.fixture
 async def binder(cluster):
-    sim = SimulatedNodes(cluster.client, SimulatedNodesConfig(count=3, ready_delay=0.0),
-                         informers=cluster.informers, clock=cluster.clock)
-    await sim.register()
+    sim = await start_nodes(cluster, 3)
     binder = Binder(cluster, sim.names)
     cluster.informers.start(cluster.spawn)
     cluster.spawn("binder", binder.run())
@@ -84,15 +43,8 @@ def replica_set(name: str = "web", replicas: int = 3, **spec) -> dict:
 
 
 async def patch(cluster, info, name: str, body, namespace: str = NS, **kwargs) -> dict:
-    """A user's patch. Retried on 409: the in-process store can refuse a patch that races another write
-    to the same object (its retry loop does not yield), which a user would just re-run."""
-    for attempt in range(50):
-        try:
-            return await cluster.client.patch(info, name, body, namespace, **kwargs)
-        except APIError as exc:
-            if exc.code != 409 or attempt == 49:
-                raise
-            await asyncio.sleep(0.01)
+    """A user's patch, retried on 409s as a user would re-run it (see `retrying`)."""
+    return await retrying(lambda: cluster.client.patch(info, name, body, namespace, **kwargs), attempts=50)
 
 
 def active(pods: list[dict]) -> list[dict]:
@@ -113,21 +65,7 @@ async def settled(cluster, name: str = "web", **expected) -> dict | None:
 
 @pytest.fixture
 def events(cluster, monkeypatch) -> list[dict]:
-    """Every event a controller records, as (involved name, type, reason, message, component).
-
-    Read at the recorder rather than from the API: Event names carry the clock's time, and the fake clock
-    stands still, so all but the first event about an object collide on the name and are not written.
-    """
-    recorded: list[dict] = []
-    original = cluster.recorder.event
-
-    def event(obj, event_type, reason, message, *, component=""):
-        recorded.append({"name": obj["metadata"]["name"], "type": event_type, "reason": reason,
-                         "message": message, "component": component})
-        original(obj, event_type, reason, message, component=component)
-
-    monkeypatch.setattr(cluster.recorder, "event", event)
-    return recorded
+    return capture_events(cluster, monkeypatch)
 
 
 def events_for(events: list[dict], name: str, reason: str) -> list[dict]:

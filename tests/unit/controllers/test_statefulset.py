@@ -7,95 +7,28 @@ Order is checked from what an informer saw (creations and readiness in store ord
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
-from minik.api.errors import APIError
 from minik.client.interface import resource
 from minik.controllers.statefulset import StatefulSetController
-from minik.kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
+from tests.unit.controllers.helpers import advance_until, recorded, retrying, running_nodes
 
 PODS = resource("pods")
 STATEFULSETS = resource("statefulsets", "apps")
 
 
-async def bind_pods(cluster, node_names: list[str]) -> None:
-    """Stand-in scheduler: binds every unbound pod, round-robin over `node_names`."""
-    pending: asyncio.Queue = asyncio.Queue()
-    informer = cluster.informers.informer(PODS)
-    informer.add_handler(pending.put_nowait, lambda old, new: pending.put_nowait(new))
-    turn = itertools.count()
-    while True:
-        pod = await pending.get()
-        meta = pod["metadata"]
-        if pod["spec"].get("nodeName") or meta.get("deletionTimestamp"):
-            continue
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                   "target": {"kind": "Node", "name": node_names[next(turn) % len(node_names)]}}
-        try:
-            await cluster.client.create(PODS, binding, meta["namespace"], subresource="binding", name=meta["name"])
-        except APIError:
-            pass  # bound already, or gone
-
-
-async def start_nodes(cluster, *, ready_delay: float) -> SimulatedNodes:
-    sim = SimulatedNodes(cluster.client, SimulatedNodesConfig(count=3, ready_delay=ready_delay),
-                         informers=cluster.informers, clock=cluster.clock)
-    await sim.register()
-    cluster.spawn("binder", bind_pods(cluster, sim.names))
-    return sim
-
-
-async def stop_nodes(cluster, sim: SimulatedNodes) -> None:
-    """Let the simulated kubelet's pending timers run out before closing it: a task cancelled while it
-    sleeps on the fake clock leaves its pod work un-awaited (a RuntimeWarning)."""
-    for name in sim.names:
-        sim.stop_heartbeat(name)
-    await cluster.clock.advance(3600)
-    await asyncio.sleep(0.01)
-    await sim.close()
-
-
 @pytest.fixture
 async def slow_nodes(cluster):
     """Pods become Ready 5 s (fake) after they are bound."""
-    sim = await start_nodes(cluster, ready_delay=5.0)
-    yield sim
-    await stop_nodes(cluster, sim)
+    async with running_nodes(cluster, 3, ready_delay=5.0) as sim:
+        yield sim
 
 
 @pytest.fixture
 async def fast_nodes(cluster):
-    sim = await start_nodes(cluster, ready_delay=0.0)
-    yield sim
-    await stop_nodes(cluster, sim)
-
-
-async def advance_until(cluster, check, *, step: float = 1.0, limit: float = 120.0, message: str = ""):
-    elapsed = 0.0
-    while True:
-        result = await check()
-        if result:
-            return result
-        if elapsed >= limit:
-            raise AssertionError(message or f"condition not reached within {limit}s of fake time")
-        await cluster.clock.advance(step)
-        elapsed += step
-        await asyncio.sleep(0.005)
-
-
-def recorded(controller) -> list[tuple[str, str, str]]:
-    """(object name, reason, message) of every event the controller records (see test_job.recorded)."""
-    seen: list[tuple[str, str, str]] = []
-    original = controller.record
-
-    def record(obj: dict, event_type: str, reason: str, message: str) -> None:
-        seen.append((obj["metadata"]["name"], reason, message))
-        original(obj, event_type, reason, message)
-
-    controller.record = record
-    return seen
+    async with running_nodes(cluster, 3, ready_delay=0.0) as sim:
+        yield sim
 
 
 def ready(pod: dict) -> bool:
@@ -129,19 +62,6 @@ def timeline(cluster, prefix: str) -> list[tuple[str, str]]:
 
     informer.add_handler(added, updated, deleted)
     return seen
-
-
-async def retrying(write):
-    """Run an API write, retrying 409s: the store answers Conflict to a write that races another still
-    awaiting its commit (its retries do not yield), as a kubectl user would retry."""
-    for _ in range(20):
-        try:
-            return await write()
-        except APIError as exc:
-            if exc.code != 409:
-                raise
-            await asyncio.sleep(0.01)
-    raise AssertionError("the write kept conflicting")
 
 
 def sts_manifest(name: str, replicas: int = 3, image: str = "web:1", **spec) -> dict:
