@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .quantity import QuantityError, parse_quantity
+
 # Reasons (metav1.CauseType values, equal to field.ErrorType).
 FIELD_VALUE_REQUIRED = "FieldValueRequired"
 FIELD_VALUE_INVALID = "FieldValueInvalid"
@@ -773,4 +775,16 @@ def validate_object_meta_update(new: Mapping, old: Mapping, path: str = "metadat
     causes.extend(validate_labels(new.get("labels"), f"{path}.labels"))
     causes.extend(validate_annotations(new.get("annotations"), f"{path}.annotations"))
     causes.extend(validate_owner_references(new.get("ownerReferences"), f"{path}.ownerReferences"))
+    return causes
+
+
+def resource_list(resources: object, path: str) -> list[Cause]:
+    """Causes for a ResourceList (`{"cpu": "100m", ...}`): each amount a valid, non-negative quantity."""
+    causes = []
+    for name, amount in resources.items() if isinstance(resources, dict) else ():
+        try:
+            if parse_quantity(amount) < 0:
+                causes.append(invalid(f"{path}[{name}]", amount, "must be greater than or equal to 0"))
+        except QuantityError as exc:
+            causes.append(invalid(f"{path}[{name}]", amount, str(exc)))
     return causes

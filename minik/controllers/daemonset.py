@@ -30,9 +30,9 @@ from ..client.informer import controller_uid_index
 from ..client.interface import is_not_found, resource
 from .base import Controller
 from .expectations import Expectations
+from .hashing import compute_hash
 from .podutil import is_pod_available, is_pod_ready, is_terminal, pod_from_template
-from .revisions import REVISION_HASH_LABEL, History, matches, new_revision, revision_name, revision_number, \
-    template_hash
+from .revisions import REVISION_HASH_LABEL, History, matches, new_revision, revision_name, revision_number
 
 DAEMONSETS = resource("daemonsets", "apps")
 PODS = resource("pods")
@@ -614,7 +614,7 @@ class DaemonSetController(Controller):
 
     async def _snapshot(self, ds: dict, number: int) -> dict:
         collision_count = (ds.get("status") or {}).get("collisionCount")
-        hash_ = template_hash(ds["spec"].get("template") or {}, collision_count)
+        hash_ = compute_hash(ds["spec"].get("template") or {}, collision_count)
         labels = dict(((ds["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {})
         labels[REVISION_HASH_LABEL] = hash_
         revision = new_revision(ds, number, labels=labels, annotations=ds["metadata"].get("annotations"))

@@ -31,6 +31,15 @@ _FNV32_OFFSET = 0x811C9DC5
 _FNV32_PRIME = 0x01000193
 
 
+def fnv32(data: bytes) -> int:
+    """FNV-1 (hash/fnv.New32), as history.HashControllerRevision uses."""
+    h = _FNV32_OFFSET
+    for byte in data:
+        h = (h * _FNV32_PRIME) & 0xFFFFFFFF
+        h ^= byte
+    return h
+
+
 def fnv32a(data: bytes, h: int = _FNV32_OFFSET) -> int:
     """hash/fnv.New32a over `data`, continuing from `h`."""
     for byte in data:

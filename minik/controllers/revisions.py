@@ -14,50 +14,20 @@ the revision data (history.HashControllerRevision, FNV-1, label value = the revi
 
 from __future__ import annotations
 
-import struct
-
 import orjson
 
 from ..api.meta import json_copy, owner_reference
 from ..api.errors import APIError
 from ..client.informer import SharedInformer, controller_uid_index
 from ..client.interface import Client, is_already_exists, is_not_found, resource
+from .hashing import fnv32, safe_encode_string
 
 CONTROLLER_REVISIONS = resource("controllerrevisions", "apps")
 REVISION_HASH_LABEL = "controller-revision-hash"  # apps.ControllerRevisionHashLabelKey
 HISTORY_HASH_LABEL = "controller.kubernetes.io/hash"  # history.ControllerRevisionHashLabel
 CONTROLLER_UID_INDEX = "controller-uid"
 
-# k8s.io/apimachinery/pkg/util/rand: no vowels (no words) and no confusable characters
-_SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
-_FNV_OFFSET = 0x811C9DC5
-_FNV_PRIME = 0x01000193
-
-
 # --- hashing ---
-
-
-def fnv32(data: bytes) -> int:
-    """FNV-1 (hash/fnv.New32), as history.HashControllerRevision uses."""
-    h = _FNV_OFFSET
-    for byte in data:
-        h = (h * _FNV_PRIME) & 0xFFFFFFFF
-        h ^= byte
-    return h
-
-
-def fnv32a(data: bytes) -> int:
-    """FNV-1a (hash/fnv.New32a), as controller.ComputeHash uses."""
-    h = _FNV_OFFSET
-    for byte in data:
-        h ^= byte
-        h = (h * _FNV_PRIME) & 0xFFFFFFFF
-    return h
-
-
-def safe_encode(text: str) -> str:
-    """rand.SafeEncodeString: maps each character into an alphabet that cannot spell words."""
-    return "".join(_SAFE_ALPHANUMS[ord(ch) % len(_SAFE_ALPHANUMS)] for ch in text)
 
 
 def canonical_json(value) -> bytes:
@@ -65,20 +35,12 @@ def canonical_json(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def template_hash(template: dict, collision_count: int | None) -> str:
-    """controller.ComputeHash(template, collisionCount): the DaemonSet's `controller-revision-hash`."""
-    data = canonical_json(template or {})
-    if collision_count is not None:
-        data += struct.pack("<I", collision_count & 0xFFFFFFFF)
-    return safe_encode(str(fnv32a(data)))
-
-
 def data_hash(data: dict, collision_count: int | None) -> str:
     """history.HashControllerRevision(revision, collisionCount) over the revision's data."""
     raw = canonical_json(data)
     if collision_count is not None:
         raw += str(collision_count).encode()
-    return safe_encode(str(fnv32(raw)))
+    return safe_encode_string(str(fnv32(raw)))
 
 
 def revision_name(prefix: str, hash_: str) -> str:

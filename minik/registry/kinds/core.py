@@ -10,7 +10,6 @@ import base64
 import binascii
 
 from ...api import validation as v
-from ...api.quantity import QuantityError, parse_quantity
 from ..strategy import Strategy
 
 DATA_KEY_MESSAGE = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
@@ -165,20 +164,9 @@ class LeaseStrategy(Strategy):
     allow_create_on_update = True
 
 
-def _resource_list_causes(resources: object, path: str) -> list[v.Cause]:
-    causes = []
-    for name, amount in (resources or {}).items() if isinstance(resources, dict) else ():
-        try:
-            if parse_quantity(amount) < 0:
-                causes.append(v.invalid(f"{path}[{name}]", amount, "must be greater than or equal to 0"))
-        except QuantityError as exc:
-            causes.append(v.invalid(f"{path}[{name}]", amount, str(exc)))
-    return causes
-
-
 class ResourceQuotaStrategy(Strategy):
     def validate(self, obj: dict) -> list[v.Cause]:
-        return _resource_list_causes((obj.get("spec") or {}).get("hard"), "spec.hard")
+        return v.resource_list((obj.get("spec") or {}).get("hard"), "spec.hard")
 
 
 class LimitRangeStrategy(Strategy):
@@ -189,7 +177,7 @@ class LimitRangeStrategy(Strategy):
             if kind not in ("Container", "Pod", "PersistentVolumeClaim"):
                 causes.append(v.not_supported(f"spec.limits[{i}].type", kind, ("Container", "Pod", "PersistentVolumeClaim")))
             for key in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
-                causes += _resource_list_causes((limit or {}).get(key), f"spec.limits[{i}].{key}")
+                causes += v.resource_list((limit or {}).get(key), f"spec.limits[{i}].{key}")
         return causes
 
 
@@ -207,4 +195,4 @@ class PersistentVolumeClaimStrategy(Strategy):
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         if storage is None:
             causes.append(v.required("spec.resources[storage]"))
-        return causes + _resource_list_causes((spec.get("resources") or {}).get("requests"), "spec.resources.requests")
+        return causes + v.resource_list((spec.get("resources") or {}).get("requests"), "spec.resources.requests")

@@ -229,12 +229,7 @@ def validate_container(container: object, path: str, names: set[str]) -> list[v.
         if not isinstance(env, dict) or not env.get("name"):
             causes.append(v.required(f"{epath}.name"))
     for key in ("requests", "limits"):
-        for resource, amount in ((container.get("resources") or {}).get(key) or {}).items():
-            try:
-                if parse_quantity(amount) < 0:
-                    causes.append(v.invalid(f"{path}.resources.{key}.{resource}", amount, "must be greater than or equal to 0"))
-            except QuantityError as exc:
-                causes.append(v.invalid(f"{path}.resources.{key}.{resource}", amount, str(exc)))
+        causes += v.resource_list((container.get("resources") or {}).get(key), f"{path}.resources.{key}")
     return causes
 
 
