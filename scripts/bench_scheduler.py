@@ -40,7 +40,7 @@ class SimMinik(Minik):
 
     def command(self) -> list[str]:
         command = super().command() + ["--sim-nodes", str(self.nodes)]
-        wrapper = os.environ.get("MINIK_BENCH_WRAPPER")  # diagnosis: run the server under a wrapper script
+        wrapper = os.environ.get("MINIK_BENCH_WRAPPER")  # diagnosis: run the server under e.g. scripts/memdiag.py
         return [sys.executable, wrapper] + command[3:] if wrapper else command
 
 
