@@ -148,37 +148,50 @@ def start_components(config: ServerConfig, supervisor: Supervisor, operations) -
     from .controllers import CONTROLLERS, load
     from .controllers.base import ControllerContext
 
+    tasks: list[asyncio.Task] = []
+
+    def spawn(name: str, coro, **options) -> None:
+        tasks.append(supervisor.spawn(name, coro, **options))
+
+    async def stop_components() -> None:
+        """Components stop before the API and the store they use (no retries against a closed store)."""
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+
     disabled = set(config.disable)
     clock = Clock()
     client = LocalClient(operations, field_manager="kube-controller-manager")
     informers = InformerFactory(client, clock=clock)
     recorder = EventRecorder(client, "minik", host=config.node.name or socket.gethostname(), clock=clock)
-    supervisor.spawn("event-recorder", recorder.run())
+    spawn("event-recorder", recorder.run())
     settings = {"cluster_cidr": config.api.cluster_cidr, "node_monitor_grace_period": config.node_monitor_grace_period}
     ctx = ControllerContext(client, informers, recorder, clock, settings)
     if "controllers" not in disabled:
         for name in CONTROLLERS:
             if name not in disabled:
-                supervisor.spawn(f"controller:{name}", load(name)(ctx).run())
+                spawn(f"controller:{name}", load(name)(ctx).run())
     if "scheduler" not in disabled:
         from .scheduler.scheduler import Scheduler
 
         scheduler_ctx = ControllerContext(LocalClient(operations, field_manager="default-scheduler"), informers,
                                           recorder, clock, settings)
-        supervisor.spawn("scheduler", Scheduler(scheduler_ctx).run())
+        spawn("scheduler", Scheduler(scheduler_ctx).run())
     if config.sim_nodes:
         from .kubelet.simulated import SimulatedNodes, SimulatedNodesConfig
 
         nodes = SimulatedNodes(LocalClient(operations, field_manager="minik-simulated-kubelet"),
                                SimulatedNodesConfig(count=config.sim_nodes, lease_duration=sim_lease_duration(config)),
                                informers=informers, clock=clock)
-        supervisor.spawn("simulated-nodes", nodes.run())
+        spawn("simulated-nodes", nodes.run())
         supervisor.on_stop("simulated-nodes", nodes.close)
-    informers.start(lambda name, coro: supervisor.spawn(name, coro))
+    informers.start(spawn)
 
     from .memory import trim_periodically
 
     supervisor.spawn("memory-trim", trim_periodically(), essential=False)
+    supervisor.on_stop("components", stop_components)  # registered last: runs first
 
 
 def sim_lease_duration(config: ServerConfig) -> int:
