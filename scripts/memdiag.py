@@ -56,6 +56,63 @@ def deep(root, seen: set) -> int:
     return total
 
 
+def describe(obj) -> str:
+    """A short name for an object that holds memory: a function's or coroutine's name, a task's name."""
+    for attr in ("__qualname__", "cr_code", "gi_code", "f_code"):
+        value = getattr(obj, attr, None)
+        if value is not None:
+            return f"{type(obj).__name__} {getattr(value, 'co_qualname', value)}"
+    if hasattr(obj, "get_name"):
+        return f"{type(obj).__name__} {obj.get_name()}"
+    if isinstance(obj, list):
+        return f"list(len {len(obj)}) held by {[type(o).__name__ for o in gc.get_referrers(obj)][:3]}"
+    return type(obj).__name__
+
+
+def chain_up(obj, mine: set, out, depth: int = 7) -> None:
+    """Referrer chains from `obj` up to `depth` levels, skipping the dump's own bookkeeping."""
+    level = [obj]
+    frame = sys._getframe()
+    for n in range(depth):
+        parents = []
+        for child in level:
+            for ref in gc.get_referrers(child):
+                if id(ref) in mine or ref is level or ref is parents or isinstance(ref, types.FrameType) and ref.f_back is frame:
+                    continue
+                mine.add(id(ref))
+                parents.append(ref)
+        if not parents:
+            return
+        out.write(f"      up {n + 1}: {'; '.join(describe(p) for p in parents[:6])}\n")
+        level = parents[:6]
+
+
+def holders(obj, objs) -> list[str]:
+    """Who refers to `obj`: a frame's function, the attribute name in an instance dict, or a type name."""
+    names = []
+    for ref in gc.get_referrers(obj):
+        if ref is objs:
+            continue
+        if isinstance(ref, types.FrameType):
+            names.append(f"frame {ref.f_code.co_qualname}")
+        elif isinstance(ref, dict):
+            keys = [k for k, v in ref.items() if v is obj][:2]
+            owners = [type(o).__name__ for o in gc.get_referrers(ref) if getattr(o, "__dict__", None) is ref][:1]
+            names.append(f"{owners[0] if owners else 'dict'}[{', '.join(map(str, keys))}]")
+        elif type(ref).__name__ == "cell":
+            funcs = [describe(f) for f in gc.get_referrers(ref) if f is not objs]
+            names.append(f"cell in {', '.join(funcs[:3]) or '?'}")
+        elif isinstance(ref, tuple):
+            outer = [describe(o) for o in gc.get_referrers(ref) if o is not objs][:2]
+            names.append(f"tuple in {', '.join(outer) or '?'}")
+        else:
+            names.append(type(ref).__name__)
+    sample = next(iter(obj), None) if isinstance(obj, (list, set, dict)) and len(obj) else None
+    if sample is not None:
+        names.append(f"first item {type(sample).__name__} {repr(sample)[:80]}")
+    return names[:5]
+
+
 def dump(*_) -> None:
     with open(OUT, "w", buffering=1) as out:
         out.write(open("/proc/self/smaps_rollup").read())
@@ -82,12 +139,23 @@ def dump(*_) -> None:
             size = sum(deep(obj, seen) for obj in objs if type(obj).__name__ == name)
             out.write(f"{name} {size / MIB:.1f} MiB\n")
         rest: dict[str, int] = {}
+        largest: list[tuple[int, object]] = []
         for obj in objs:
             if id(obj) not in seen:
-                rest[type(obj).__name__] = rest.get(type(obj).__name__, 0) + deep(obj, seen)
+                size = deep(obj, seen)
+                rest[type(obj).__name__] = rest.get(type(obj).__name__, 0) + size
+                if size > MIB:
+                    largest.append((size, obj))
         out.write(f"the rest {sum(rest.values()) / MIB:.1f} MiB; largest by type of the first owner:\n")
         for name, size in sorted(rest.items(), key=lambda item: -item[1])[:10]:
             out.write(f"   {name} {size / MIB:.1f} MiB\n")
+        out.write("its largest single owners, and who holds them:\n")
+        ranked = sorted(largest, key=lambda item: -item[0])[:8]
+        mine = {id(largest), id(ranked), id(objs), id(rest)} | {id(pair) for pair in largest}
+        for size, obj in ranked:
+            out.write(f"   {type(obj).__name__} {size / MIB:.1f} MiB (len {len(obj) if hasattr(obj, '__len__') else '-'})"
+                      f" held by: {', '.join(holders(obj, objs))}\n")
+            chain_up(obj, mine, out)
         out.write("\npymalloc:\n")
         out.flush()
         saved = os.dup(2)
