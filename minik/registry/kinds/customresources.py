@@ -13,6 +13,7 @@ from __future__ import annotations
 from ...api.meta import json_copy
 from ...api import schema as openapi_schema, validation as v
 from ...api.resources import ResourceInfo
+from ...storage import NotFoundError
 from ..strategy import Strategy
 
 GROUP = "apiextensions.k8s.io"
@@ -167,7 +168,7 @@ class CustomResourceDefinitionStrategy(Strategy):
             for kv in (await storage.list(prefix)).items:
                 try:
                     await storage.delete(kv.key)
-                except Exception:  # already gone
+                except NotFoundError:  # already gone
                     pass
         for ver in versions:
             self.registry.remove_custom_resource(resource_info(obj, ver))
